@@ -1,0 +1,123 @@
+"""`python -m mobile_backups`: plan, organise and undo on local folders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .engine import STATE_DIR, Decision, Settings, finish_interrupted, organise, undo
+from .journal import Journal
+from .layout import DEFAULT_LAYOUT, LayoutError, parse_layout
+from .store import LocalStore
+
+
+def machine_zone() -> tzinfo | None:
+    """The machine's IANA zone (TZ, /etc/timezone, /etc/localtime), else None: the C library's local time."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    link = Path("/etc/localtime")
+    if link.is_symlink():
+        candidates.append(str(link.resolve()).partition("zoneinfo/")[2])
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return None
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if name is None:
+        return machine_zone()
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SystemExit(f"error: unknown time zone {name!r} (use an IANA name such as Europe/Berlin or UTC)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mobile_backups", description="Organise phone uploads into a date-based library.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--layout", default=DEFAULT_LAYOUT, help=f"layout template (default {DEFAULT_LAYOUT})")
+    common.add_argument("--timezone", help="IANA zone for UTC-only dates (default: this machine's)")
+    p = commands.add_parser("plan", parents=[common], help="print where every file would go, touching nothing")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--library", help="library folder, to check name clashes and duplicates against it")
+    p.add_argument("paths", nargs="+")
+    o = commands.add_parser("organise", aliases=["organize"], parents=[common], help="move files into the library, journalled")
+    o.add_argument("--library", required=True)
+    o.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
+    o.add_argument("--json", action="store_true")
+    o.add_argument("inboxes", nargs="+")
+    u = commands.add_parser("undo", help="put back every file a journalled run moved")
+    u.add_argument("journal")
+    return parser
+
+
+def _printer(as_json: bool):
+    def report(decision: Decision) -> None:
+        if as_json:
+            print(json.dumps(decision.record(), ensure_ascii=False), flush=True)
+            return
+        where = decision.destination or "(stays)"
+        why = f"  [{decision.reason}]" if decision.reason else ""
+        print(f"{decision.action:9} {decision.item.path} -> {where}{why}", flush=True)
+
+    return report
+
+
+def _summary(decisions: list[Decision]) -> str:
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[d.action] = counts.get(d.action, 0) + 1
+    return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing to do"
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    args = _parser().parse_args(argv)
+    store = LocalStore()
+    if args.command == "undo":
+        path = Path(args.journal)
+        if not path.is_file():
+            raise SystemExit(f"error: no journal at {path}")
+        for note in finish_interrupted(store, path.parent) + undo(store, path):
+            print(note)
+        return 0
+    try:
+        layout = parse_layout(args.layout)
+    except LayoutError as err:
+        raise SystemExit(f"error: {err}") from None
+    for folder in args.paths if args.command == "plan" else args.inboxes:
+        if not Path(folder).exists():
+            raise SystemExit(f"error: {folder} does not exist")
+    library = str(Path(args.library).resolve()) if args.library else None
+    settings = Settings(layout, _zone(args.timezone), library)
+    report = _printer(args.json)
+    if args.command == "plan":
+        paths = [str(Path(p).resolve()) for p in args.paths]
+        decisions = organise(store, paths, settings, None, report)
+    else:
+        assert library is not None
+        inboxes = [str(Path(p).resolve()) for p in args.inboxes]
+        journals = Path(library) / STATE_DIR / "journals"
+        for note in finish_interrupted(store, journals):
+            logging.info(note)
+        journal = None if args.dry_run else Journal.new_run(journals, library=library, inboxes=inboxes, layout=layout.template)
+        decisions = organise(store, inboxes, settings, journal, report)
+        if journal is not None:
+            journal.close()
+            print(f"journal: {journal.path}  (undo with: python -m mobile_backups undo {journal.path})", file=sys.stderr)
+    print(_summary(decisions), file=sys.stderr)
+    return 0

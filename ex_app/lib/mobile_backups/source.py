@@ -1,0 +1,120 @@
+"""Byte sources: the only way the engine reads a file.
+
+The engine asks for byte ranges, never for whole files, so that a remote store can
+answer with HTTP range requests. `BlockReader` turns a source into a seekable
+file object for parsers (exifread, our box walkers) and counts what was fetched.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Protocol
+
+
+class ByteSource(Protocol):
+    """Random access to a file's bytes; `read_at` may return fewer bytes only at EOF."""
+
+    size: int
+
+    def read_at(self, offset: int, length: int) -> bytes: ...
+
+
+class LocalFile:
+    """A `ByteSource` over a file on the local filesystem."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self._fd).st_size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> LocalFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BlockReader(io.RawIOBase):
+    """A read-only, seekable file object over a `ByteSource`, fetched in aligned blocks.
+
+    Blocks are cached, so parsers that re-read headers cost nothing extra;
+    `bytes_read` is what the source actually delivered.
+    """
+
+    def __init__(self, source: ByteSource, block_size: int = 64 * 1024) -> None:
+        super().__init__()
+        self.source = source
+        self.size = source.size
+        self.block_size = block_size
+        self.bytes_read = 0
+        self._blocks: dict[int, bytes] = {}
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Bytes at `offset` (fewer at EOF), without moving the position."""
+        end = min(offset + max(length, 0), self.size)
+        if offset >= end:
+            return b""
+        first, last = offset // self.block_size, (end - 1) // self.block_size
+        run_start = None
+        for b in range(first, last + 2):
+            if b <= last and b not in self._blocks:
+                run_start = b if run_start is None else run_start
+            elif run_start is not None:
+                self._fetch(run_start, b - 1)
+                run_start = None
+        chunks = [self._blocks[b] for b in range(first, last + 1)]
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        start = offset - first * self.block_size
+        return data[start : start + end - offset]
+
+    def _fetch(self, first: int, last: int) -> None:
+        """One source read for a run of blocks (one range request when remote)."""
+        start = first * self.block_size
+        data = self.source.read_at(start, (last - first + 1) * self.block_size)
+        self.bytes_read += len(data)
+        for i, b in enumerate(range(first, last + 1)):
+            self._blocks[b] = data[i * self.block_size : (i + 1) * self.block_size]
+
+    def read_exact(self, offset: int, length: int) -> bytes:
+        """A small read outside the block cache (a file's last bytes, say): counted, not cached."""
+        offset = max(0, offset)
+        if all(b in self._blocks for b in range(offset // self.block_size, (offset + length - 1) // self.block_size + 1)):
+            return self.pread(offset, length)
+        data = self.source.read_at(offset, length)
+        self.bytes_read += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.size - self._pos
+        data = self.pread(self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
