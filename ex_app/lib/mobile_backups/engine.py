@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .capture import capture_time
 from .journal import Journal, Move, read_journal
-from .kinds import kind_of
+from .kinds import is_media, kind_of
 from .layout import Layout, with_counter
 from .media import read_media_info
 from .planner import Group, Item, group_items
@@ -141,8 +141,13 @@ class Placer:
         return self._digests[path]
 
     def identical(self, item: Item, rel_folder: str) -> str | None:
-        """Name of a file in the folder with the same content as `item`, if any."""
-        for name, size, path in self.folder(rel_folder).values():
+        """Name of a file in the folder with the same content as `item`, if any.
+
+        Sidecars are small and often alike (an empty .aae): only one under the same name counts.
+        """
+        listing = self.folder(rel_folder)
+        candidates = listing.values() if is_media(item.kind) else [listing[item.name.lower()]] if item.name.lower() in listing else []
+        for name, size, path in candidates:
             if size == item.size and path and self.digest(path) == self.digest(item.path, item):
                 return name
         return None
@@ -158,7 +163,8 @@ class Placer:
         """path -> the earlier file of the batch with identical content."""
         by_size: dict[int, list[Item]] = defaultdict(list)
         for item in items:
-            by_size[item.size].append(item)
+            if is_media(item.kind):
+                by_size[item.size].append(item)
         first: dict[tuple[int, str], Item] = {}
         duplicates: dict[str, Item] = {}
         for size, same in by_size.items():

@@ -203,7 +203,7 @@ def _jpeg(reader: BlockReader, info: MediaInfo, base: int = 0, check_end: bool =
 
 def _jpeg_ends_well(reader: BlockReader, xmp_text: bytes) -> bool:
     """An end-of-image marker near the end, or a known trailer (motion photos, Samsung)."""
-    tail = reader.read_exact(max(0, reader.size - 1024), 1024)
+    tail = reader.read_exact(reader.size - 64, 64)
     if b"\xff\xd9" in tail or tail.endswith(b"SEFT"):
         return True
     return any(k in xmp_text for k in (b"MotionPhoto", b"MicroVideo", b"Container:Directory"))
@@ -245,14 +245,14 @@ def _webp(reader: BlockReader, info: MediaInfo) -> None:
         raise CorruptMedia(f"truncated WebP: the header promises {end} bytes, the file has {reader.size}")
     pos = 12
     while pos + 8 <= end:
-        kind, length = struct.unpack("<4sI", reader.pread(pos, 8))
+        kind, length = struct.unpack("<4sI", reader.read_exact(pos, 8))
         if pos + 8 + length > end:
             raise CorruptMedia(f"truncated WebP: chunk {kind.decode('latin-1')!r} at byte {pos} runs past the end")
         if kind == b"EXIF" and length < MAX_METADATA:
-            data = reader.pread(pos + 8, length)
+            data = reader.read_exact(pos + 8, length)
             info.exif = exif_from_tiff(data[6:] if data.startswith(b"Exif\x00") else data)
         elif kind == b"XMP " and length < MAX_METADATA:
-            info.xmp = parse_xmp(reader.pread(pos + 8, length))
+            info.xmp = parse_xmp(reader.read_exact(pos + 8, length))
         pos += 8 + length + (length & 1)
 
 
@@ -269,7 +269,7 @@ def _boxes(reader: BlockReader, start: int, end: int) -> Iterator[tuple[bytes, i
     """(type, payload start, box end) of the boxes between start and end."""
     pos = start
     while pos + 8 <= end:
-        header = reader.pread(pos, 16)
+        header = reader.read_exact(pos, 16)
         size, kind = struct.unpack(">I4s", header[:8])
         header_size = 8
         if size == 1:
@@ -293,34 +293,34 @@ def _children(reader: BlockReader, start: int, end: int) -> dict[bytes, tuple[in
 def _small(reader: BlockReader, start: int, end: int) -> bytes:
     if end - start > MAX_METADATA:
         raise CorruptMedia("corrupt file: a metadata box is implausibly large")
-    return reader.pread(start, end - start)
+    return reader.read_exact(start, end - start)
 
 
 def _quicktime(reader: BlockReader, info: MediaInfo) -> None:
     top: dict[bytes, tuple[int, int]] = {}
     for kind, payload, end in _boxes(reader, 0, reader.size):
         top[kind] = (payload, end)
-        if kind == b"uuid" and reader.pread(payload, 16) == XMP_UUID:
+        if kind == b"uuid" and reader.read_exact(payload, 16) == XMP_UUID:
             info.xmp = parse_xmp(_small(reader, payload + 16, end))
     if b"moov" not in top:
         raise CorruptMedia("corrupt video: no 'moov' box (the recording was not finished)")
     moov = _children(reader, *top[b"moov"])
     if b"mvhd" in moov:
         start, _ = moov[b"mvhd"]
-        version = reader.pread(start, 1)
-        raw = reader.pread(start + 4, 8 if version == b"\x01" else 4)
+        version = reader.read_exact(start, 1)
+        raw = reader.read_exact(start + 4, 8 if version == b"\x01" else 4)
         info.mvhd_created = int.from_bytes(raw, "big") or None
-    if b"meta" in moov:
-        info.quicktime = _quicktime_keys(reader, *moov[b"meta"])
-    if b"udta" in moov and not info.xmp:
-        udta = _children(reader, *moov[b"udta"])
-        if b"XMP_" in udta:
-            info.xmp = parse_xmp(_small(reader, *udta[b"XMP_"]))
+    udta = _children(reader, *moov[b"udta"]) if b"udta" in moov else {}
+    for meta in (moov.get(b"meta"), udta.get(b"meta")):  # Apple puts it in moov, ffmpeg in moov/udta
+        if meta and not info.quicktime:
+            info.quicktime = _quicktime_keys(reader, *meta)
+    if b"XMP_" in udta and not info.xmp:
+        info.xmp = parse_xmp(_small(reader, *udta[b"XMP_"]))
 
 
 def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]:
     """Apple's `keys` + `ilst` metadata ('mdta' handler) as name -> UTF-8 value."""
-    if reader.pread(start + 4, 4) != b"hdlr":  # the ISO form of 'meta' is a full box
+    if reader.read_exact(start + 4, 4) != b"hdlr":  # the ISO form of 'meta' is a full box
         start += 4
     meta = _children(reader, start, end)
     if b"keys" not in meta or b"ilst" not in meta:
@@ -340,7 +340,7 @@ def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]
         if name not in QUICKTIME_KEYS:
             continue
         for data_kind, data_start, data_end in _boxes(reader, payload, item_end):
-            if data_kind == b"data" and reader.pread(data_start, 4) == b"\x00\x00\x00\x01":
+            if data_kind == b"data" and reader.read_exact(data_start, 4) == b"\x00\x00\x00\x01":
                 values[name] = _small(reader, data_start + 8, data_end).decode("utf-8", "replace").strip("\x00 ")
     return values
 
@@ -357,15 +357,16 @@ def _heif(reader: BlockReader, info: MediaInfo) -> None:
     locations = _heif_locations(_small(reader, *meta[b"iloc"]))
     idat = meta.get(b"idat", (0, 0))[0]
     for item_id, (item_type, content_type) in items.items():
-        if item_id not in locations:
+        is_xmp = item_type == b"mime" and content_type == b"application/rdf+xml"
+        if item_id not in locations or not (item_type == b"Exif" or is_xmp):
             continue
         method, extents = locations[item_id]
-        data = b"".join(_small(reader, off + (idat if method == 1 else 0), off + (idat if method == 1 else 0) + n) for off, n in extents)
-        if item_type == b"Exif" and len(data) > 4:
-            skip = int.from_bytes(data[:4], "big")
-            info.exif = exif_from_tiff(data[4 + skip :])
-        elif item_type == b"mime" and content_type == b"application/rdf+xml":
+        base = idat if method == 1 else 0
+        data = b"".join(_small(reader, base + offset, base + offset + length) for offset, length in extents)
+        if is_xmp:
             info.xmp = parse_xmp(data)
+        elif len(data) > 4:
+            info.exif = exif_from_tiff(data[4 + int.from_bytes(data[:4], "big") :])
 
 
 def _heif_items(iinf: bytes) -> dict[int, tuple[bytes, bytes]]:
@@ -424,11 +425,15 @@ def _cr3(reader: BlockReader, info: MediaInfo) -> None:
     if b"moov" not in top:
         raise CorruptMedia("corrupt CR3: no 'moov' box")
     for kind, payload, end in _boxes(reader, *top[b"moov"]):
-        if kind == b"uuid" and reader.pread(payload, 16) == CANON_UUID:
+        if kind == b"uuid" and reader.read_exact(payload, 16) == CANON_UUID:
             canon = _children(reader, payload + 16, end)
             for name in (b"CMT2", b"CMT1"):
                 if name in canon:
                     info.exif = {**exif_from_tiff(_small(reader, *canon[name])), **info.exif}
+
+
+def _no_metadata(reader: BlockReader, info: MediaInfo) -> None:
+    """GIF and BMP carry no capture date: the name or file time decides."""
 
 
 PARSERS = {
@@ -437,8 +442,8 @@ PARSERS = {
     "webp": _webp,
     "tiff": _exifread_file,
     "jxl": _exifread_file,
-    "gif": lambda reader, info: None,
-    "bmp": lambda reader, info: None,
+    "gif": _no_metadata,
+    "bmp": _no_metadata,
     "raf": _raf,
     "heif": _heif,
     "quicktime": _quicktime,

@@ -49,7 +49,7 @@ class BlockReader(io.RawIOBase):
     `bytes_read` is what the source actually delivered.
     """
 
-    def __init__(self, source: ByteSource, block_size: int = 64 * 1024) -> None:
+    def __init__(self, source: ByteSource, block_size: int = 32 * 1024) -> None:
         super().__init__()
         self.source = source
         self.size = source.size
@@ -99,8 +99,10 @@ class BlockReader(io.RawIOBase):
             self._blocks[b] = data[i * self.block_size : (i + 1) * self.block_size]
 
     def read_exact(self, offset: int, length: int) -> bytes:
-        """A small read outside the block cache (a file's last bytes, say): counted, not cached."""
-        offset = max(0, offset)
+        """A small read outside the block cache (a box header far into a file, say): counted, not cached."""
+        offset, length = max(0, offset), min(length, self.size - max(0, offset))
+        if length <= 0:
+            return b""
         if all(b in self._blocks for b in range(offset // self.block_size, (offset + length - 1) // self.block_size + 1)):
             return self.pread(offset, length)
         data = self.source.read_at(offset, length)

@@ -1,0 +1,420 @@
+"""Real sample phone media with real metadata, for the tests, the demo and the benchmark.
+
+Photos are encoded by Pillow (HEIC by pillow_heif) with EXIF/XMP written by the encoder;
+videos are muxed by ffmpeg, whose `creation_time` sets the `mvhd` date and whose
+`use_metadata_tags` writes Apple's `keys`/`ilst` tags. `mixed` encodes a few base files
+once and makes the rest by re-muxing (`ffmpeg -c copy`) or batched `exiftool` writes.
+
+    python -m mobile_backups.samples camera-roll DIR
+    python -m mobile_backups.samples mixed DIR --count 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import plistlib
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from bisect import bisect_right
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from itertools import accumulate, count as counter
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import pillow_heif
+from PIL import Image, ImageOps
+from PIL.PngImagePlugin import PngInfo
+
+pillow_heif.register_heif_opener()
+
+_PathLike = str | os.PathLike[str]
+_Size = tuple[int, int]
+_EXIF_IFD = 0x8769
+_TAGS = {  # Exif field: (IFD, tag)
+    "date_time_original": (_EXIF_IFD, 0x9003),
+    "sub_sec_time_original": (_EXIF_IFD, 0x9291),
+    "offset_time_original": (_EXIF_IFD, 0x9011),
+    "create_date": (_EXIF_IFD, 0x9004),
+    "offset_time_digitized": (_EXIF_IFD, 0x9012),
+    "offset_time": (_EXIF_IFD, 0x9010),
+    "modify_date": (0, 0x0132),
+    "make": (0, 0x010F),
+    "model": (0, 0x0110),
+}
+_NAMESPACES = {"exif": "http://ns.adobe.com/exif/1.0/", "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+               "xmp": "http://ns.adobe.com/xap/1.0/", "tiff": "http://ns.adobe.com/tiff/1.0/"}
+_FORMATS = {"jpeg": ("JPEG", {"quality": 90}), "heic": ("HEIF", {"quality": 80}), "avif": ("AVIF", {"quality": 60}),
+            "png": ("PNG", {"compress_level": 1}), "webp": ("WEBP", {"quality": 85})}  # kind: (Pillow format, options)
+
+
+@dataclass(frozen=True)
+class Exif:
+    """EXIF date and camera tags, each written verbatim when not None."""
+
+    date_time_original: str | None = None
+    sub_sec_time_original: str | None = None
+    offset_time_original: str | None = None
+    create_date: str | None = None
+    offset_time_digitized: str | None = None
+    offset_time: str | None = None
+    modify_date: str | None = None
+    make: str | None = None
+    model: str | None = None
+
+
+def exif_bytes(exif: Exif) -> bytes:
+    """An `Exif\\0\\0`-prefixed TIFF block: dates in the Exif IFD, camera and DateTime in IFD0."""
+    out = Image.Exif()
+    for name, (ifd, tag) in _TAGS.items():
+        if (value := getattr(exif, name)) is not None:
+            (out.get_ifd(_EXIF_IFD) if ifd else out)[tag] = value
+    return out.tobytes()
+
+
+def xmp_packet(**props: str) -> bytes:
+    """An XMP packet with one rdf:Description carrying `props` ("prefix:Name": value) as attributes."""
+    namespaces = "".join(f"\n    xmlns:{prefix}={quoteattr(uri)}" for prefix, uri in _NAMESPACES.items())
+    attributes = "".join(f"\n    {key}={quoteattr(value)}" for key, value in props.items())
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        f'  <rdf:Description rdf:about=""{namespaces}{attributes}/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="w"?>'
+    ).encode()
+
+
+def _picture(size: _Size, seed: int) -> Image.Image:
+    """A deterministic photo-like picture: smooth colour patches under fine grain, compressing like a photo."""
+    rng = random.Random(seed)
+    width, height = size
+    cols, rows = max(1, width // 16), max(1, height // 16)
+    patches = Image.frombytes("RGB", (cols, rows), rng.randbytes(cols * rows * 3)).resize(size, Image.Resampling.BICUBIC)
+    return Image.blend(patches, Image.frombytes("RGB", size, rng.randbytes(width * height * 3)), 0.1)
+
+
+def _prepare(path: _PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _photo(path: _PathLike, kind: str, image: Image.Image, exif: Exif | None, xmp: bytes | None, mtime: float | None) -> Path:
+    """Encode `image` as `kind` with the encoder's own EXIF/XMP support."""
+    path = _prepare(path)
+    fmt, options = _FORMATS[kind]
+    params: dict[str, object] = dict(options)
+    if exif is not None:
+        params["exif"] = exif_bytes(exif)
+    if xmp is not None and kind == "png":
+        params["pnginfo"] = PngInfo()
+        params["pnginfo"].add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
+    elif xmp is not None:
+        params["xmp"] = xmp
+    image.save(path, fmt, **params)
+    if mtime is not None:
+        set_mtime(path, mtime)
+    return path
+
+
+def jpeg(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """A JPEG with EXIF in APP1 and XMP in its own APP1."""
+    return _photo(path, "jpeg", _picture(size, seed), exif, xmp, mtime)
+
+
+def heic(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """A real HEIC (ftyp heic) with Exif and XMP items at the head of `mdat`."""
+    path = _photo(path, "heic", _picture(size, seed), None, None, None)
+    _heic_metadata([(path, exif, xmp)])
+    if mtime is not None:
+        set_mtime(path, mtime)
+    return path
+
+
+def _heic_metadata(jobs: list[tuple[Path, Exif | None, bytes | None]]) -> None:
+    """Write each HEIC's EXIF block and XMP packet verbatim, with one exiftool process for all (`-execute` between files).
+
+    libheif (pillow_heif's `exif=`/`xmp=`) stores metadata items after the image data; exiftool puts them at the head
+    of `mdat` as phones do, so a reader finds them without fetching the whole file.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = []
+        for n, (path, exif, xmp) in enumerate(jobs):
+            args = []
+            for group, data in (("EXIF", exif_bytes(exif)[6:] if exif is not None else None), ("XMP", xmp)):  # EXIF as bare TIFF
+                if data is not None:
+                    (block := Path(tmp, f"{n}.{group}")).write_bytes(data)
+                    args.append(f"-{group}<={block}")
+            if args:
+                commands.append("\n".join([*args, str(path)]))
+        if commands:
+            Path(tmp, "args").write_text("\n-execute\n".join(commands) + "\n", encoding="utf-8")
+            subprocess.run(["exiftool", "-@", str(Path(tmp, "args")), "-common_args", "-q", "-overwrite_original"], check=True, capture_output=True)
+
+
+def avif(path: _PathLike, *, exif: Exif | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """An AVIF with an Exif item."""
+    return _photo(path, "avif", _picture(size, seed), exif, None, mtime)
+
+
+def png(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """A PNG with an eXIf chunk and XMP as iTXt "XML:com.adobe.xmp"."""
+    return _photo(path, "png", _picture(size, seed), exif, xmp, mtime)
+
+
+def webp(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """An extended WebP with EXIF and XMP chunks."""
+    return _photo(path, "webp", _picture(size, seed), exif, xmp, mtime)
+
+
+@cache
+def _encoder() -> tuple[str, ...]:
+    """libx264 when this ffmpeg has it, else MPEG-4 part 2."""
+    listing = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
+    if " libx264 " in listing:
+        return ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
+    return ("-c:v", "mpeg4", "-q:v", "5")
+
+
+def _testsrc(seconds: float, size: _Size, grain: int = 0) -> list[str]:
+    """ffmpeg input (and filter) for a lavfi test pattern, optionally under temporal noise."""
+    source = ["-f", "lavfi", "-i", f"testsrc=size={size[0]}x{size[1]}:rate=25:duration={seconds}"]
+    return source + (["-vf", f"noise=alls={grain}:allf=t"] if grain else [])
+
+
+def _mux(path: _PathLike, inputs: list[str], codec: tuple[str, ...], mvhd_utc: datetime | None, keys: dict[str, str], faststart: bool) -> Path:
+    """ffmpeg into MP4 (QuickTime for .mov): `mvhd` date from creation_time (else 0), Apple keys as mdta tags."""
+    path = _prepare(path)
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, *codec, "-an", "-map_metadata", "-1", "-fflags", "+bitexact"]
+    cmd += ["-f", "mov" if path.suffix.lower() == ".mov" else "mp4"]
+    flags = ["use_metadata_tags"] * bool(keys) + ["faststart"] * faststart
+    if flags:
+        cmd += ["-movflags", "+" + "+".join(flags)]
+    if mvhd_utc is not None:
+        utc = mvhd_utc.astimezone(timezone.utc) if mvhd_utc.tzinfo else mvhd_utc
+        cmd += ["-metadata", f"creation_time={utc:%Y-%m-%dT%H:%M:%S}.000000Z"]
+    for key, value in keys.items():
+        cmd += ["-metadata", f"com.apple.quicktime.{key}={value}"]
+    subprocess.run([*cmd, f"file:{path}"], check=True, capture_output=True)
+    return path
+
+
+def video(path: _PathLike, *, mvhd_utc: datetime | None = None, apple_creationdate: str | None = None, make: str | None = None,
+          model: str | None = None, seconds: float = 1.0, size: _Size = (64, 48), faststart: bool = False, mtime: float | None = None) -> Path:
+    """A real MP4 (QuickTime for .mov) test pattern; naive `mvhd_utc` is taken as UTC, None leaves mvhd at 0."""
+    keys = {k: v for k, v in (("creationdate", apple_creationdate), ("make", make), ("model", model)) if v is not None}
+    path = _mux(path, _testsrc(seconds, size), _encoder(), mvhd_utc, keys, faststart)
+    if mtime is not None:
+        set_mtime(path, mtime)
+    return path
+
+
+def corrupt_copy(src: _PathLike, dst: _PathLike, *, keep_bytes: int) -> Path:
+    """A truncated copy: the first `keep_bytes` bytes of `src`, with its mtime."""
+    with open(src, "rb") as whole:
+        return _write(_prepare(dst), whole.read(keep_bytes), os.stat(src).st_mtime)
+
+
+def set_mtime(path: _PathLike, mtime: float) -> None:
+    """Set both access and modification time."""
+    os.utime(path, (mtime, mtime))
+
+
+def _write(path: Path, data: bytes, mtime: float) -> Path:
+    path.write_bytes(data)
+    set_mtime(path, mtime)
+    return path
+
+
+def _at(*when: int) -> float:
+    return datetime(*when, tzinfo=timezone.utc).timestamp()
+
+
+def camera_roll(folder: Path) -> list[Path]:
+    """A small realistic phone inbox: real phone/app names, metadata that agrees with them, a few awkward files."""
+    f = Path(folder)
+    f.mkdir(parents=True, exist_ok=True)
+    nov = "2024:11:24 15:30:12"  # local time at +01:00, i.e. 14:30:12 UTC
+    taken = _at(2024, 11, 24, 14, 30, 12)
+
+    def phone(make: str, model: str, subsec: str | None = None, when: str = nov) -> Exif:
+        return Exif(date_time_original=when, sub_sec_time_original=subsec, offset_time_original="+01:00", create_date=when,
+                    offset_time_digitized="+01:00", offset_time="+01:00", modify_date=when, make=make, model=model)
+
+    iphone, oneplus = phone("Apple", "iPhone 15 Pro"), phone("OnePlus", "CPH2581", "417")
+    aae = {"adjustmentBaseVersion": 0, "adjustmentData": b"\x8d\x90\xcb\x0e\x82", "adjustmentEditorBundleID": "com.apple.mobileslideshow",
+           "adjustmentFormatIdentifier": "com.apple.photo", "adjustmentFormatVersion": "1.5"}
+    paths = [
+        heic(f / "IMG_0001.HEIC", exif=iphone, seed=1, mtime=taken),
+        video(f / "IMG_0001.MOV", mvhd_utc=datetime(2024, 11, 24, 14, 30, 12), apple_creationdate="2024-11-24T15:30:12+0100",
+              make="Apple", model="iPhone 15 Pro", mtime=taken),
+        heic(f / "IMG_E0001.HEIC", exif=replace(iphone, modify_date="2024:11:25 09:12:44"), seed=2, mtime=_at(2024, 11, 25, 8, 12, 44)),
+        _write(f / "IMG_0001.AAE", plistlib.dumps(aae), _at(2024, 11, 25, 8, 12, 44)),
+        jpeg(f / "IMG_20241124_153012.jpg", exif=oneplus, seed=3, mtime=taken),
+        jpeg(f / "PXL_20241124_143012345.jpg", exif=phone("Google", "Pixel 8", "345"), seed=4, mtime=taken),
+        jpeg(f / "20241124_153012.jpg", exif=phone("samsung", "SM-S921B", "088"), seed=5, mtime=taken),
+        video(f / "VID_20241124_153500.mp4", mvhd_utc=datetime(2024, 11, 24, 14, 35, 0), mtime=_at(2024, 11, 24, 14, 35, 0)),
+        png(f / "Screenshot_20241124-153012.png", seed=6, mtime=taken),
+        png(f / "Screenshot 2024-11-24 at 15.30.12.png", seed=7, mtime=taken),
+        jpeg(f / "IMG-20241124-WA0001.jpg", seed=8, mtime=_at(2024, 11, 24, 17, 2, 51)),
+        jpeg(f / "signal-2024-11-24-153012.jpg", seed=9, mtime=taken),
+        jpeg(f / "2024-11-24 15.30.12.jpg", exif=iphone, seed=10, mtime=taken),
+        jpeg(f / "24-11-24 15-30-12 1234.jpg", exif=iphone, seed=11, mtime=taken),
+        jpeg(f / "IMG_0002.JPG", exif=Exif(date_time_original="2025:01:01 00:30:00", offset_time_original="+01:00", make="Apple", model="iPhone 12"), seed=12,
+             mtime=_at(2024, 12, 31, 23, 30)),
+        jpeg(f / "IMG_0003.jpg", exif=Exif(modify_date="2024:12:30 10:00:00"), seed=13, mtime=_at(2024, 6, 1, 12)),
+        jpeg(f / "IMG_0004.jpg", xmp=xmp_packet(**{"exif:DateTimeOriginal": "2024-11-24T15:30:12+01:00"}), seed=14, mtime=taken),
+        webp(f / "IMG_20241124_160000.webp", exif=phone("samsung", "SM-S921B", when="2024:11:24 16:00:00"),
+             seed=15, mtime=_at(2024, 11, 24, 15)),
+        avif(f / "IMG_20241124_161500.avif", exif=phone("samsung", "SM-S921B", when="2024:11:24 16:15:00"),
+             seed=16, mtime=_at(2024, 11, 24, 15, 15)),
+        _write(f / "notes.txt", b"Pick up prints on Monday.\n", taken),
+        _write(f / "empty.jpg", b"", taken),
+        jpeg(f / "Ünïcödé café 📷.jpg", exif=oneplus, seed=17, mtime=taken),
+    ]
+    paths.append(corrupt_copy(f / "IMG_20241124_153012.jpg", f / "broken.jpg", keep_bytes=300))
+    paths.append(Path(shutil.copy2(f / "IMG_20241124_153012.jpg", f / "IMG_20241124_153012 (copy).jpg")))
+    return paths
+
+
+# kind, share in percent, extension, cameras (make, model)
+_MIXED: tuple[tuple[str, int, str, tuple[tuple[str | None, str | None], ...]], ...] = (
+    ("jpeg", 45, "jpg", (("Google", "Pixel 8"), ("samsung", "SM-S921B"), ("Xiaomi", "2201117TG"), ("Apple", "iPhone 8"))),
+    ("heic", 20, "HEIC", (("Apple", "iPhone 15 Pro"), ("Apple", "iPhone 12 mini"))),
+    ("png", 10, "png", ((None, None),)),
+    ("webp", 5, "webp", (("samsung", "SM-A546B"),)),
+    ("mp4", 10, "mp4", (("Google", "Pixel 7a"), ("samsung", "SM-G991B"), ("motorola", "moto g54 5G"))),
+    ("mov", 10, "MOV", (("Apple", "iPhone 15 Pro"), ("Apple", "iPhone 11"))),
+)
+_OFFSETS = ("+01:00", "+02:00", "+00:00", "-04:00", "-07:00", "+05:30", "+09:00", "+10:00")
+_START, _SPAN = datetime(2005, 1, 1), int((datetime(2026, 1, 1) - datetime(2005, 1, 1)).total_seconds())
+
+
+@dataclass
+class _Planned:
+    path: Path
+    kind: str
+    mtime: float
+    exif: Exif | None = None
+    xmp: dict[str, str] = field(default_factory=dict)
+    mvhd_utc: datetime | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    faststart: bool = False
+
+
+def _name(kind: str, ext: str, make: str | None, local: datetime, utc: datetime, number: int, dated: bool) -> str:
+    """The name the phone (or app) would give; `dated` forces a name that carries the date."""
+    if kind == "png":
+        return f"Screenshot_{local:%Y%m%d-%H%M%S}.png"
+    if make == "Google":  # Pixel names are UTC, with milliseconds
+        return f"PXL_{utc:%Y%m%d_%H%M%S}{utc.microsecond // 1000:03d}.{ext}"
+    if make == "Apple":
+        return f"{local:%Y-%m-%d %H.%M.%S}.{ext.upper()}" if dated else f"IMG_{number:04d}.{ext.upper()}"
+    if make == "samsung":
+        return f"{local:%Y%m%d_%H%M%S}.{ext}"
+    return f"{'VID' if kind == 'mp4' else 'IMG'}_{local:%Y%m%d_%H%M%S}.{ext}"
+
+
+def _plan(folder: Path, count: int, rng: random.Random) -> list[_Planned]:
+    """What each file is, is called and says: exact kind shares, ~5% XMP-only, ~5% name-only dates."""
+    shares = list(accumulate(share for _, share, _, _ in _MIXED))
+    kinds = [_MIXED[bisect_right(shares, (i + 0.5) * 100 / count)] for i in range(count)]
+    rng.shuffle(kinds)
+    used: set[str] = set()
+    numbers, videos = counter(1), counter()
+    planned = []
+    for kind, _, ext, cameras in kinds:
+        make, model = rng.choice(cameras)
+        style = rng.choices(("exif", "xmp", "name"), (90, 5 * (kind not in ("mp4", "mov")), 5))[0]
+        offset, with_offset = rng.choice(_OFFSETS), rng.random() < 0.6
+        millis = rng.randrange(1000) if rng.random() < 0.3 else 0
+        local = _START + timedelta(seconds=rng.randrange(_SPAN), milliseconds=millis)
+        while True:
+            utc = local - timedelta(hours=int(offset[:3]), minutes=int(offset[0] + offset[4:]))
+            name = _name(kind, ext, make, local, utc, next(numbers), style == "name")
+            if name not in used:
+                break
+            local += timedelta(seconds=1)
+        used.add(name)
+        item = _Planned(folder / name, kind, utc.replace(tzinfo=timezone.utc).timestamp() + rng.randrange(90))
+        stamp, zone = f"{local:%Y:%m:%d %H:%M:%S}", offset if with_offset else None
+        camera = Exif(make=make, model=model) if make else None
+        if kind in ("mp4", "mov"):
+            item.faststart = next(videos) % 2 == 1
+            item.mvhd_utc = utc if style == "exif" else None
+            if kind == "mov":
+                item.keys = {"make": make or "", "model": model or ""}
+                if style == "exif":
+                    item.keys["creationdate"] = f"{local:%Y-%m-%dT%H:%M:%S}{offset.replace(':', '')}"
+        elif style == "exif":
+            item.exif = replace(camera or Exif(), date_time_original=stamp, sub_sec_time_original=f"{millis:03d}" if millis else None,
+                                offset_time_original=zone, create_date=stamp, offset_time_digitized=zone, modify_date=stamp, offset_time=zone)
+        else:
+            item.exif = camera
+            if style == "xmp":
+                item.xmp = {"exif:DateTimeOriginal": f"{local:%Y-%m-%dT%H:%M:%S}{zone or ''}"}
+        planned.append(item)
+    return planned
+
+
+def mixed(folder: Path, count: int, *, seed: int = 0) -> list[Path]:
+    """`count` phone files for a benchmark: JPEG, HEIC, PNG, WebP, MP4 and MOV of photo-like sizes, dated 2005–2025."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = _plan(folder, count, random.Random(seed))
+    workers = os.cpu_count() or 2
+    groups = [items[k::4] for k in range(4)]  # one base picture/clip per group: no Image is shared between threads
+
+    def make(k: int, tmp: Path) -> None:
+        picture = _picture((1024, 768), seed * 10 + k)
+        screen = ImageOps.posterize(picture, 4)
+        template = _photo(tmp / f"{k}.heic", "heic", picture, None, None, None)
+        clip = _mux(tmp / f"{k}.mp4", _testsrc(2 + k % 2, (1280, 720), grain=20), (*_encoder(), "-b:v", "1500k"), None, {}, False)
+        for item in groups[k]:
+            if item.kind in ("mp4", "mov"):
+                _mux(item.path, ["-i", str(clip)], ("-c", "copy"), item.mvhd_utc, item.keys, item.faststart)
+            elif item.kind == "heic":
+                shutil.copyfile(template, item.path)
+            else:
+                xmp = xmp_packet(**item.xmp) if item.xmp else None
+                _photo(item.path, item.kind, screen if item.kind == "png" else picture, item.exif, xmp, None)
+
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(workers) as pool:
+        list(pool.map(make, range(4), [Path(tmp)] * 4))
+        heics = [(i.path, i.exif, xmp_packet(**i.xmp) if i.xmp else None) for i in items if i.kind == "heic"]
+        list(pool.map(_heic_metadata, [heics[k::workers] for k in range(workers)]))
+    for item in items:
+        set_mtime(item.path, item.mtime)
+    return [item.path for item in items]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: make a camera roll or a mixed benchmark set and print what was made."""
+    parser = argparse.ArgumentParser(prog="python -m mobile_backups.samples", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("camera-roll", help="a ~20-file demo inbox").add_argument("dir", type=Path)
+    bench = commands.add_parser("mixed", help="COUNT files for the benchmark")
+    bench.add_argument("dir", type=Path)
+    bench.add_argument("--count", type=int, default=1000)
+    bench.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    paths = camera_roll(args.dir) if args.command == "camera-roll" else mixed(args.dir, args.count, seed=args.seed)
+    seconds = time.perf_counter() - started
+    if args.command == "camera-roll":
+        for path in paths:
+            print(f"{path.stat().st_size:>9,}  {path.name}")
+    kinds = Counter(path.suffix.lower() for path in paths)
+    print(", ".join(f"{n} {suffix}" for suffix, n in kinds.most_common()))
+    print(f"{len(paths)} files, {sum(p.stat().st_size for p in paths) / 1e6:.1f} MB in {args.dir}, made in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
