@@ -104,6 +104,7 @@ def test_identical_files_in_one_batch_are_placed_once(inbox, tmp_path):
     (inbox / "b.jpg").write_bytes((inbox / "a.jpg").read_bytes())
     (inbox / "IMG_20200101_000001.jpg").write_bytes((inbox / "a.jpg").read_bytes())
     result = organise(inbox, tmp_path / "lib")
+    assert result["a.jpg"]["action"] == "move"  # the shortest name is kept, the copies are reported
     assert [r["action"] for r in result.values()].count("move") == 1
     assert [r["action"] for r in result.values()].count("duplicate") == 2
     assert len(tree(tmp_path / "lib")) == 1 and len(tree(inbox)) == 2

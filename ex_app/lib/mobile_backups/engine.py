@@ -160,7 +160,8 @@ class Placer:
         self.folder(rel_folder)[name.lower()] = (name, item.size, item.path)
 
     def batch_duplicates(self, items: list[Item]) -> dict[str, Item]:
-        """path -> the earlier file of the batch with identical content."""
+        """path -> the file of the batch with identical content that is placed instead
+        (the shortest name: `IMG_1.jpg` rather than `IMG_1 (copy).jpg`)."""
         by_size: dict[int, list[Item]] = defaultdict(list)
         for item in items:
             if is_media(item.kind):
@@ -170,7 +171,7 @@ class Placer:
         for size, same in by_size.items():
             if len(same) < 2:
                 continue
-            for item in same:
+            for item in sorted(same, key=lambda i: (len(i.name), i.path)):
                 key = (size, self.digest(item.path, item))
                 if key in first:
                     duplicates[item.path] = first[key]
