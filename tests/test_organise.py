@@ -169,7 +169,9 @@ def test_not_media_in_disguise_and_odd_names(inbox, tmp_path):
     samples.jpeg(inbox / "Ünïcödé café 📷.jpg", exif=NOV, seed=2)
     long_name = "IMG_" + "x" * 230 + ".jpg"
     samples.jpeg(inbox / long_name, exif=NOV, seed=3)
+    (inbox / "link.jpg").symlink_to(inbox / long_name)
     result = organise(inbox, tmp_path / "lib")
+    assert result["link.jpg"]["action"] == "skip" and "symbolic link" in result["link.jpg"]["reason"]
     assert result["fake.jpg"]["action"] == "skip" and "not a recognised" in result["fake.jpg"]["reason"]
     assert result[".hidden.jpg"]["action"] == "skip" and "hidden" in result[".hidden.jpg"]["reason"]
     assert result["Ünïcödé café 📷.jpg"]["destination"] == "2024/11/Ünïcödé café 📷.jpg"
