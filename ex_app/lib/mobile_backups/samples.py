@@ -1,9 +1,10 @@
 """Real sample phone media with real metadata, for the tests, the demo and the benchmark.
 
-Photos are encoded by Pillow (HEIC by pillow_heif) with EXIF/XMP written by the encoder;
-videos are muxed by ffmpeg, whose `creation_time` sets the `mvhd` date and whose
+Photos are encoded by Pillow (HEIC by pillow_heif) with EXIF/XMP written by the encoder,
+except HEIC metadata, which exiftool writes so that it sits before the image data as on
+phones. Videos are muxed by ffmpeg, whose `creation_time` sets the `mvhd` dates and whose
 `use_metadata_tags` writes Apple's `keys`/`ilst` tags. `mixed` encodes a few base files
-once and makes the rest by re-muxing (`ffmpeg -c copy`) or batched `exiftool` writes.
+once and makes the rest by re-muxing (`ffmpeg -c copy`), copying and batched exiftool runs.
 
     python -m mobile_backups.samples camera-roll DIR
     python -m mobile_backups.samples mixed DIR --count 1000
@@ -113,8 +114,9 @@ def _photo(path: _PathLike, kind: str, image: Image.Image, exif: Exif | None, xm
     if exif is not None:
         params["exif"] = exif_bytes(exif)
     if xmp is not None and kind == "png":
-        params["pnginfo"] = PngInfo()
-        params["pnginfo"].add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
+        params["pnginfo"] = info
     elif xmp is not None:
         params["xmp"] = xmp
     image.save(path, fmt, **params)
@@ -137,6 +139,21 @@ def heic(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None,
     return path
 
 
+def avif(path: _PathLike, *, exif: Exif | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """An AVIF with an Exif item."""
+    return _photo(path, "avif", _picture(size, seed), exif, None, mtime)
+
+
+def png(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """A PNG with an eXIf chunk and XMP as iTXt "XML:com.adobe.xmp"."""
+    return _photo(path, "png", _picture(size, seed), exif, xmp, mtime)
+
+
+def webp(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
+    """An extended WebP with EXIF and XMP chunks."""
+    return _photo(path, "webp", _picture(size, seed), exif, xmp, mtime)
+
+
 def _heic_metadata(jobs: list[tuple[Path, Exif | None, bytes | None]]) -> None:
     """Write each HEIC's EXIF block and XMP packet verbatim, with one exiftool process for all (`-execute` between files).
 
@@ -156,21 +173,6 @@ def _heic_metadata(jobs: list[tuple[Path, Exif | None, bytes | None]]) -> None:
         if commands:
             Path(tmp, "args").write_text("\n-execute\n".join(commands) + "\n", encoding="utf-8")
             subprocess.run(["exiftool", "-@", str(Path(tmp, "args")), "-common_args", "-q", "-overwrite_original"], check=True, capture_output=True)
-
-
-def avif(path: _PathLike, *, exif: Exif | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
-    """An AVIF with an Exif item."""
-    return _photo(path, "avif", _picture(size, seed), exif, None, mtime)
-
-
-def png(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
-    """A PNG with an eXIf chunk and XMP as iTXt "XML:com.adobe.xmp"."""
-    return _photo(path, "png", _picture(size, seed), exif, xmp, mtime)
-
-
-def webp(path: _PathLike, *, exif: Exif | None = None, xmp: bytes | None = None, size: _Size = (64, 48), seed: int = 0, mtime: float | None = None) -> Path:
-    """An extended WebP with EXIF and XMP chunks."""
-    return _photo(path, "webp", _picture(size, seed), exif, xmp, mtime)
 
 
 @cache
@@ -333,10 +335,11 @@ def _plan(folder: Path, count: int, rng: random.Random) -> list[_Planned]:
         make, model = rng.choice(cameras)
         style = rng.choices(("exif", "xmp", "name"), (90, 5 * (kind not in ("mp4", "mov")), 5))[0]
         offset, with_offset = rng.choice(_OFFSETS), rng.random() < 0.6
+        shift = datetime.strptime(offset, "%z").utcoffset() or timedelta()
         millis = rng.randrange(1000) if rng.random() < 0.3 else 0
         local = _START + timedelta(seconds=rng.randrange(_SPAN), milliseconds=millis)
         while True:
-            utc = local - timedelta(hours=int(offset[:3]), minutes=int(offset[0] + offset[4:]))
+            utc = local - shift
             name = _name(kind, ext, make, local, utc, next(numbers), style == "name")
             if name not in used:
                 break
@@ -364,14 +367,17 @@ def _plan(folder: Path, count: int, rng: random.Random) -> list[_Planned]:
 
 
 def mixed(folder: Path, count: int, *, seed: int = 0) -> list[Path]:
-    """`count` phone files for a benchmark: JPEG, HEIC, PNG, WebP, MP4 and MOV of photo-like sizes, dated 2005–2025."""
+    """`count` phone files for a benchmark: JPEG, HEIC, PNG, WebP, MP4 and MOV of realistic sizes, dated 2005–2025.
+
+    Four groups, each with one 1024x768 base picture, HEIC and clip encoded once; half the videos keep `moov` last.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     items = _plan(folder, count, random.Random(seed))
     workers = os.cpu_count() or 2
     groups = [items[k::4] for k in range(4)]  # one base picture/clip per group: no Image is shared between threads
 
-    def make(k: int, tmp: Path) -> None:
+    def build_group(k: int, tmp: Path) -> None:
         picture = _picture((1024, 768), seed * 10 + k)
         screen = ImageOps.posterize(picture, 4)
         template = _photo(tmp / f"{k}.heic", "heic", picture, None, None, None)
@@ -386,7 +392,7 @@ def mixed(folder: Path, count: int, *, seed: int = 0) -> list[Path]:
                 _photo(item.path, item.kind, screen if item.kind == "png" else picture, item.exif, xmp, None)
 
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(workers) as pool:
-        list(pool.map(make, range(4), [Path(tmp)] * 4))
+        list(pool.map(build_group, range(4), [Path(tmp)] * 4))
         heics = [(i.path, i.exif, xmp_packet(**i.xmp) if i.xmp else None) for i in items if i.kind == "heic"]
         list(pool.map(_heic_metadata, [heics[k::workers] for k in range(workers)]))
     for item in items:

@@ -1,0 +1,55 @@
+"""Mobile Backups ExApp: wires the organiser into AppAPI. The work is in `mobile_backups`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from nc_py_api import AsyncNextcloudApp
+from nc_py_api.ex_app import anc_app, persistent_storage, run_app, set_handlers, setup_nextcloud_logging
+
+from mobile_backups.app import App
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+APP_STATE: dict[str, App] = {}
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI):
+    setup_nextcloud_logging("mobile_backups", logging.INFO)
+    app = App.from_environment(Path(persistent_storage()))
+    APP_STATE["app"] = app
+    app.start()
+    yield
+    app.stop()
+
+
+APP = FastAPI(lifespan=lifespan)
+
+
+async def enabled_handler(enabled: bool, nc: AsyncNextcloudApp) -> str:
+    """AppAPI enables or disables the app: (un)register the webhooks; on enable, sweep."""
+    app = APP_STATE["app"]
+    if enabled:
+        return await app.enable(await nc.user)
+    return await app.disable()
+
+
+set_handlers(APP, enabled_handler)
+
+
+@APP.post("/webhook")
+async def webhook(request: Request, _: Annotated[AsyncNextcloudApp, Depends(anc_app)]) -> dict:
+    """webhook_listeners calls this through AppAPI (signed): store the paths and answer at once."""
+    APP_STATE["app"].on_event(await request.json())
+    return {}
+
+
+if __name__ == "__main__":
+    run_app(APP, log_level="info")

@@ -1,0 +1,217 @@
+"""The engine's `Store` on Nextcloud: WebDAV as the ExApp acting for one user.
+
+AppAPI authenticates an ExApp's request as any user with the header
+`AUTHORIZATION-APP-API: base64(user:secret)` (what nc_py_api's sessions send); nc_py_api
+has no public byte-range or no-overwrite MOVE API, so this adapter speaks WebDAV itself
+through the same HTTP library nc_py_api uses (niquests), synchronously, from the worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import xml.etree.ElementTree as ET
+from base64 import b64encode
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote, urlsplit
+
+import niquests
+
+from .store import Entry
+
+DAV = "{DAV:}"
+OC = "{http://owncloud.org/ns}"
+PROPFIND_BODY = (
+    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
+    "<d:getcontentlength/><d:getlastmodified/><d:resourcetype/><d:getetag/><oc:fileid/>"
+    "</d:prop></d:propfind>"
+)
+
+
+@dataclass(frozen=True)
+class AppAuth:
+    """What AppAPI gave the ExApp: where Nextcloud is, and the app's id, version and secret."""
+
+    nextcloud_url: str
+    app_id: str
+    app_version: str
+    secret: str
+    aa_version: str = "2.2.0"
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {
+            "EX-APP-ID": self.app_id,
+            "EX-APP-VERSION": self.app_version,
+            "AA-VERSION": self.aa_version,
+            "AUTHORIZATION-APP-API": b64encode(f"{user}:{self.secret}".encode()).decode(),
+            "OCS-APIRequest": "true",
+        }
+
+
+@dataclass(frozen=True)
+class Node:
+    path: str  # relative to the user's files root, no leading slash
+    size: int
+    mtime: float | None
+    is_folder: bool
+    etag: str
+    file_id: int | None
+
+
+class DavError(OSError):
+    """A WebDAV answer the adapter cannot use; `status` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NextcloudStore:
+    """One user's files. Paths are relative to the user's root (`InstantUpload/IMG_1.jpg`)."""
+
+    def __init__(self, auth: AppAuth, user: str, session: niquests.Session | None = None) -> None:
+        self.auth = auth
+        self.user = user
+        self.http = session or niquests.Session()
+        self.http.headers.update(auth.headers(user))
+        self.root = f"{auth.nextcloud_url.rstrip('/')}/remote.php/dav/files/{quote(user)}/"
+        self.requests = 0
+
+    def ocs(self, method: str, path: str, payload: dict | None = None) -> object:
+        """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself)."""
+        self.requests += 1
+        response = self.http.request(method, self.auth.nextcloud_url.rstrip("/") + path, params={"format": "json"}, json=payload, timeout=60)
+        if response.status_code >= 400:
+            raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code}")
+        return response.json()["ocs"]["data"]
+
+    def url(self, path: str) -> str:
+        return self.root + quote(path.strip("/"))
+
+    def request(self, method: str, path: str, **kw: object) -> niquests.Response:
+        self.requests += 1
+        response = self.http.request(method, self.url(path), timeout=60, **kw)
+        return response
+
+    # --- reading -------------------------------------------------------------------
+
+    def propfind(self, path: str, depth: int) -> list[Node]:
+        response = self.request("PROPFIND", path, headers={"Depth": str(depth), "Content-Type": "application/xml"}, data=PROPFIND_BODY)
+        if response.status_code == 404:
+            return []
+        if response.status_code != 207:
+            raise DavError(response.status_code, f"PROPFIND {path}: HTTP {response.status_code}")
+        return [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+
+    def _node(self, element: ET.Element) -> Node:
+        href = unquote(urlsplit(element.findtext(f"{DAV}href", "")).path)
+        rel = href.split(f"/remote.php/dav/files/{self.user}/", 1)[-1].strip("/")
+        prop = element.find(f"{DAV}propstat/{DAV}prop")
+        assert prop is not None
+        modified = prop.findtext(f"{DAV}getlastmodified")
+        file_id = prop.findtext(f"{OC}fileid")
+        return Node(
+            path=rel,
+            size=int(prop.findtext(f"{DAV}getcontentlength") or 0),
+            mtime=parsedate_to_datetime(modified).timestamp() if modified else None,
+            is_folder=prop.find(f"{DAV}resourcetype/{DAV}collection") is not None,
+            etag=(prop.findtext(f"{DAV}getetag") or "").strip('"'),
+            file_id=int(file_id) if file_id else None,
+        )
+
+    def stat(self, path: str) -> Node | None:
+        nodes = self.propfind(path, 0)
+        return nodes[0] if nodes else None
+
+    def entries(self, folder: str) -> list[Entry]:
+        """The files directly in a folder."""
+        return [Entry(n.path, n.size, n.mtime) for n in self.propfind(folder, 1)[1:] if not n.is_folder]
+
+    def walk(self, folder: str) -> Iterator[Entry]:
+        nodes = self.propfind(folder, 1)
+        for node in sorted(nodes[1:], key=lambda n: n.path):
+            if node.is_folder:
+                yield from self.walk(node.path)
+            else:
+                yield Entry(node.path, node.size, node.mtime)
+
+    def open(self, path: str) -> RangeSource:
+        node = self.stat(path)
+        if node is None:
+            raise FileNotFoundError(path)
+        return RangeSource(self, path, node.size)
+
+    def listdir(self, folder: str) -> dict[str, int]:
+        return {posixpath.basename(n.path): n.size for n in self.propfind(folder, 1)[1:] if not n.is_folder}
+
+    def digest(self, path: str) -> tuple[str, int]:
+        sha, total = hashlib.sha256(), 0
+        with self.request("GET", path, stream=True) as response:
+            if response.status_code != 200:
+                raise DavError(response.status_code, f"GET {path}: HTTP {response.status_code}")
+            for chunk in response.iter_content(1 << 20):
+                sha.update(chunk)
+                total += len(chunk)
+        return sha.hexdigest(), total
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    # --- writing -------------------------------------------------------------------
+
+    def make_folders(self, folder: str) -> None:
+        parts = [p for p in folder.strip("/").split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            status = self.request("MKCOL", sub).status_code
+            if status not in (201, 405):  # 405: it exists already
+                raise DavError(status, f"MKCOL {sub}: HTTP {status}")
+
+    def move(self, src: str, dst: str) -> None:
+        """MOVE with `Overwrite: F`: a taken destination is a FileExistsError, never overwritten."""
+        parent = posixpath.dirname(dst)
+        if parent and not self.exists(parent):
+            self.make_folders(parent)
+        response = self.request("MOVE", src, headers={"Destination": self.url(dst), "Overwrite": "F"})
+        if response.status_code in (201, 204):
+            return
+        if response.status_code == 412:
+            raise FileExistsError(f"{dst} exists")
+        if response.status_code == 404 and self.exists(dst):
+            return  # a live photo's video: Nextcloud moved it along with its still
+        raise DavError(response.status_code, f"MOVE {src} -> {dst}: HTTP {response.status_code} {response.text[:200]}")
+
+    def settle(self, src: str, dst: str) -> bool:
+        """A WebDAV MOVE is atomic: it happened iff the source is gone and the destination is there."""
+        return self.exists(dst) and not self.exists(src)
+
+
+class RangeSource:
+    """A `ByteSource` over HTTP range requests."""
+
+    def __init__(self, store: NextcloudStore, path: str, size: int) -> None:
+        self.store, self.path, self.size = store, path, size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        if length <= 0 or offset >= self.size:
+            return b""
+        end = min(offset + length, self.size) - 1
+        with self.store.request("GET", self.path, headers={"Range": f"bytes={offset}-{end}"}, stream=True) as response:
+            if response.status_code == 206:
+                return response.content
+            if response.status_code == 200:  # the server ignored the range: take what we asked for
+                data = b""
+                for chunk in response.iter_content(65536):
+                    data += chunk
+                    if len(data) >= end + 1:
+                        break
+                return data[offset : end + 1]
+            raise DavError(response.status_code, f"GET {self.path} bytes {offset}-{end}: HTTP {response.status_code}")
+
+    def __enter__(self) -> RangeSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,142 @@
+"""The ExApp's worker: turns queued paths into organised files, one user at a time.
+
+Events and sweeps only put paths in the durable queue; this worker looks at each path's
+folder, analyses the file and the files that belong with it (live-photo halves, sidecars,
+edited copies), and places them with the same engine as the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Protocol
+from pathlib import Path
+
+from .config import UserConfig
+from .engine import Decision, Settings, analyse, execute, finish_interrupted, plan, within
+from .journal import Journal
+from .nextcloud_store import DavError
+from .store import Entry, Store
+from .work_queue import Job, WorkQueue
+
+log = logging.getLogger("mobile_backups")
+
+
+class UserStore(Store, Protocol):
+    """One user's files, paths relative to the user's root (NextcloudStore, or a stand-in in tests)."""
+
+    def entries(self, folder: str) -> list[Entry]: ...
+
+
+SETTLE_SECONDS = 2.0  # an upload may still be written: wait this long after its last event
+_EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
+
+
+def stem_key(name: str) -> str:
+    """What ties files together: `IMG_0001` for IMG_0001.HEIC, .MOV, .AAE, IMG_E0001.HEIC, IMG_0001.HEIC.xmp."""
+    base = name.lower().split(".", 1)[0]
+    match = _EDIT.match(base)
+    return f"{match[1]}_{match[2]}" if match else base
+
+
+def inbox_of(path: str, config: UserConfig) -> str | None:
+    """The inbox a path is in, unless it already sits in the library's folders."""
+    for inbox in config.inboxes:
+        if within(path, inbox) and path != inbox:
+            library_inside = within(config.library, inbox)
+            if library_inside and within(path, config.library) and posixpath.dirname(path) != config.library:
+                return None  # already organised (iOS: the library is the upload folder)
+            return inbox
+    return None
+
+
+class Organiser:
+    def __init__(self, store_for: Callable[[str], UserStore], queue: WorkQueue, storage: Path, config_for: Callable[[str], UserConfig]) -> None:
+        self.store_for = store_for
+        self.queue = queue
+        self.storage = storage
+        self.config_for = config_for
+        self.stop = threading.Event()
+        self._recovered: set[str] = set()
+        self.report: Callable[[str, Decision], None] = lambda user, decision: None
+
+    def journal_dir(self, user: str) -> Path:
+        return self.storage / "journals" / user
+
+    def run(self) -> None:
+        """Until stopped: process due paths; sleep until the next is due or an event arrives."""
+        while not self.stop.is_set():
+            batches = self.queue.due()
+            for user, jobs in batches.items():
+                self.process(user, jobs)
+            if not batches:
+                wait = self.queue.next_due_in()
+                self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, 60.0))
+                self.queue.wake.clear()
+
+    def process(self, user: str, jobs: list[Job]) -> None:
+        config = self.config_for(user)
+        store = self.store_for(user)
+        if user not in self._recovered:
+            for note in finish_interrupted(store, self.journal_dir(user)):
+                log.warning("%s: %s", user, note)
+            self._recovered.add(user)
+        by_folder: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            if inbox_of(job.path, config) is None:
+                self.queue.done(job)  # outside the inboxes, or our own move into the library
+            else:
+                by_folder[posixpath.dirname(job.path)].append(job)
+        for folder, folder_jobs in by_folder.items():
+            try:
+                self._organise_folder(store, user, config, folder, folder_jobs)
+            except (OSError, DavError) as err:  # network, server, permissions: retry later
+                for job in folder_jobs:
+                    if self.queue.failed(job, str(err)):
+                        log.error("%s: giving up on %s after repeated failures: %s", user, job.path, err)
+
+    def _organise_folder(self, store: UserStore, user: str, config: UserConfig, folder: str, jobs: list[Job]) -> None:
+        entries = {e.path: e for e in store.entries(folder)}
+        wanted = {stem_key(posixpath.basename(j.path)) for j in jobs if j.path in entries}
+        related = [e for e in entries.values() if stem_key(posixpath.basename(e.path)) in wanted]
+        items = [analyse(store, entry, config.zone) for entry in related]
+        settings = Settings(config.layout, config.zone, config.library)
+        journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
+        try:
+            for decisions, moves in plan(store, items, settings):
+                execute(store, journal, decisions, moves)
+                for decision in decisions:
+                    self._log(user, decision)
+        finally:
+            journal.close()
+        for job in jobs:
+            self.queue.done(job)
+
+    def _log(self, user: str, decision: Decision) -> None:
+        item = decision.item
+        if decision.action in ("move", "companion"):
+            log.info("%s: %s -> %s/%s", user, item.path, self.config_for(user).library, decision.destination)
+        else:
+            self.queue.settle(user, item.path, item.size, item.mtime, decision.reason or decision.action)
+            level = logging.INFO if decision.action == "duplicate" else logging.WARNING
+            log.log(level, "%s: %s stays in place: %s", user, item.path, decision.reason)
+        self.report(user, decision)
+
+    def sweep(self, user: str) -> int:
+        """Queue every file in the user's inboxes that no event brought and that is not settled."""
+        config = self.config_for(user)
+        store = self.store_for(user)
+        found = []
+        for inbox in config.inboxes:
+            # when the inbox is the library (iOS), only its top level holds new uploads
+            entries = store.entries(inbox) if inbox == config.library else store.walk(inbox)
+            for entry in entries:
+                if inbox_of(entry.path, config) and not self.queue.is_settled(user, entry.path, entry.size, entry.mtime):
+                    found.append(entry.path)
+        self.queue.add_many(user, found)
+        return len(found)

@@ -1,0 +1,136 @@
+"""A durable queue of files to look at, in SQLite: it survives restarts and crashes.
+
+An event only says "look at this path soon"; the worker decides what to do from the
+file itself, so processing the same path twice is harmless (at-least-once, idempotent).
+A path that keeps failing is retried with back-off, then parked with its reason.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    user TEXT NOT NULL,
+    path TEXT NOT NULL,
+    due REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    parked INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user, path)
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (parked, due);
+CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS settled (
+    user TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL,
+    reason TEXT,
+    PRIMARY KEY (user, path)
+);
+"""
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Job:
+    user: str
+    path: str
+    attempts: int
+    version: int  # bumped by every new event: a look that started earlier does not clear a later one
+
+
+class WorkQueue:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self.wake = threading.Event()
+
+    def add(self, user: str, path: str, delay: float = 0.0) -> None:
+        """Ask for a look at `path`; a newer event pushes the look back (the file may still be written)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO queue (user, path, due) VALUES (?, ?, ?) "
+                "ON CONFLICT (user, path) DO UPDATE SET due = excluded.due, parked = 0, attempts = 0, error = NULL, version = version + 1",
+                (user, path, time.time() + delay),
+            )
+        self.wake.set()
+
+    def add_many(self, user: str, paths: list[str]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO queue (user, path, due) VALUES (?, ?, ?) ON CONFLICT (user, path) DO NOTHING",
+                [(user, p, time.time()) for p in paths],
+            )
+        self.wake.set()
+
+    def due(self, limit: int = 500) -> dict[str, list[Job]]:
+        """Due jobs, by user."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT user, path, attempts, version FROM queue WHERE parked = 0 AND due <= ? ORDER BY due LIMIT ?", (time.time(), limit)
+            ).fetchall()
+        jobs: dict[str, list[Job]] = {}
+        for user, path, attempts, version in rows:
+            jobs.setdefault(user, []).append(Job(user, path, attempts, version))
+        return jobs
+
+    def next_due_in(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(due) FROM queue WHERE parked = 0").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - time.time())
+
+    def done(self, job: Job) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM queue WHERE user = ? AND path = ? AND version = ?", (job.user, job.path, job.version))
+
+    def failed(self, job: Job, error: str) -> bool:
+        """Retry later with back-off; True when the job is parked for good."""
+        attempts = job.attempts + 1
+        parked = attempts >= MAX_ATTEMPTS
+        with self._lock:
+            self._db.execute(
+                "UPDATE queue SET attempts = ?, error = ?, parked = ?, due = ? WHERE user = ? AND path = ? AND version = ?",
+                (attempts, error, int(parked), time.time() + min(600, 5 * 2**attempts), job.user, job.path, job.version),
+            )
+        return parked
+
+    def parked(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return self._db.execute("SELECT user, path, error FROM queue WHERE parked = 1").fetchall()
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM queue WHERE parked = 0").fetchone()[0]
+
+    def remember_user(self, user: str) -> None:
+        """Users the sweep visits: those events named, and those listed at enable."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO users (user) VALUES (?)", (user,))
+
+    def users(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT user FROM users ORDER BY user")]
+
+    # Files that were looked at and stay (duplicates, problems): a sweep skips them while unchanged.
+
+    def settle(self, user: str, path: str, size: int, mtime: float | None, reason: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO settled (user, path, size, mtime, reason) VALUES (?, ?, ?, ?, ?)", (user, path, size, mtime, reason)
+            )
+
+    def is_settled(self, user: str, path: str, size: int, mtime: float | None) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT size, mtime FROM settled WHERE user = ? AND path = ?", (user, path)).fetchone()
+        return row is not None and row[0] == size and row[1] == mtime
