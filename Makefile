@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo
 
-.PHONY: test deps system-deps demo bench clean
+.PHONY: test deps system-deps demo bench clean run register build-push
 
 test: deps
 	$(BIN)/pytest -q
@@ -38,3 +38,35 @@ bench: deps
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
+
+# --- ExApp (Nextcloud AppAPI) ---------------------------------------------------------
+# Dev loop with AppAPI's manual-install daemon: `make run` in one terminal, then
+#   make register NC_OCC='runuser -u www-data -- php /opt/nc/nextcloud/occ'
+# in another (AppAPI checks /heartbeat while registering, so the app must be running).
+# Without APP_PERSISTENT_STORAGE in the environment, nc_py_api's persistent_storage() uses a cache dir.
+EXAPP_ID := mobile_backups
+EXAPP_NAME := Mobile Backups
+EXAPP_VERSION := 0.1.0
+EXAPP_IMAGE := ghcr.io/mobile-backups/mobile_backups:$(EXAPP_VERSION)
+NEXTCLOUD_URL ?= http://127.0.0.1:8080
+APP_PORT ?= 23000
+# A fixed development secret (64 characters) shared by `run` and `register`; never use it in production.
+APP_SECRET ?= mobile-backups-dev-secret-not-for-production-0123456789abcdefghi
+# Keys read by AppAPI's app_api:app:register --json-info (ExAppService::getAppInfo, registerExApp).
+JSON_INFO := {"id":"$(EXAPP_ID)","name":"$(EXAPP_NAME)","daemon_config_name":"manual_install","version":"$(EXAPP_VERSION)","secret":"$(APP_SECRET)","port":$(APP_PORT),"routes":[]}
+
+run: deps
+	APP_ID=$(EXAPP_ID) APP_SECRET=$(APP_SECRET) APP_VERSION=$(EXAPP_VERSION) \
+	APP_HOST=127.0.0.1 APP_PORT=$(APP_PORT) NEXTCLOUD_URL=$(NEXTCLOUD_URL) \
+		$(BIN)/python ex_app/lib/main.py
+
+register:
+	$(if $(NC_OCC),,$(error NC_OCC is required, e.g. make register NC_OCC='runuser -u www-data -- php /opt/nc/nextcloud/occ'))
+	$(NC_OCC) app_api:daemon:list --output=json | grep -q '"name":"manual_install"' || \
+		$(NC_OCC) app_api:daemon:register manual_install "Manual Install" manual-install http 127.0.0.1 $(NEXTCLOUD_URL)
+	$(NC_OCC) app_api:app:unregister $(EXAPP_ID) --silent --force || true
+	$(NC_OCC) app_api:app:register $(EXAPP_ID) manual_install --wait-finish --json-info '$(JSON_INFO)'
+
+# Multi-arch image named in appinfo/info.xml (docker login ghcr.io first).
+build-push:
+	docker buildx build --push --platform linux/amd64,linux/arm64 --tag $(EXAPP_IMAGE) .

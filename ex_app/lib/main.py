@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from nc_py_api import AsyncNextcloudApp
-from nc_py_api.ex_app import anc_app, persistent_storage, run_app, set_handlers, setup_nextcloud_logging
+from nc_py_api.ex_app import AppAPIAuthMiddleware, persistent_storage, run_app, set_handlers, setup_nextcloud_logging
 
 from mobile_backups.app import App
 
@@ -30,7 +26,8 @@ async def lifespan(_: FastAPI):
     app.stop()
 
 
-APP = FastAPI(lifespan=lifespan)
+APP = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+APP.add_middleware(AppAPIAuthMiddleware)  # every route but /heartbeat needs AppAPI's signature
 
 
 async def enabled_handler(enabled: bool, nc: AsyncNextcloudApp) -> str:
@@ -45,7 +42,7 @@ set_handlers(APP, enabled_handler)
 
 
 @APP.post("/webhook")
-async def webhook(request: Request, _: Annotated[AsyncNextcloudApp, Depends(anc_app)]) -> dict:
+async def webhook(request: Request) -> dict:
     """webhook_listeners calls this through AppAPI (signed): store the paths and answer at once."""
     APP_STATE["app"].on_event(await request.json())
     return {}

@@ -81,17 +81,19 @@ class Organiser:
 
     def process(self, user: str, jobs: list[Job]) -> None:
         config = self.config_for(user)
-        store = self.store_for(user)
-        if user not in self._recovered:
-            for note in finish_interrupted(store, self.journal_dir(user)):
-                log.warning("%s: %s", user, note)
-            self._recovered.add(user)
         by_folder: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
             if inbox_of(job.path, config) is None:
                 self.queue.done(job)  # outside the inboxes, or our own move into the library
             else:
                 by_folder[posixpath.dirname(job.path)].append(job)
+        if not by_folder:
+            return
+        store = self.store_for(user)
+        if user not in self._recovered:
+            for note in finish_interrupted(store, self.journal_dir(user)):
+                log.warning("%s: %s", user, note)
+            self._recovered.add(user)
         for folder, folder_jobs in by_folder.items():
             try:
                 self._organise_folder(store, user, config, folder, folder_jobs)

@@ -1,0 +1,194 @@
+"""The ExApp's worker against a stand-in store with the NextcloudStore interface."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mobile_backups import samples
+from mobile_backups.config import resolve
+from mobile_backups.samples import Exif
+from mobile_backups.service import Organiser, inbox_of, stem_key
+from mobile_backups.work_queue import MAX_ATTEMPTS, WorkQueue
+from conftest import BERLIN, ROOT
+from test_organise import tree
+from userfolder import UserFolder
+
+NOV = Exif(date_time_original="2024:11:24 15:30:12", offset_time_original="+01:00")
+CONFIG = resolve({}, {}, BERLIN)
+
+
+def make_worker(tmp_path: Path, store_for=None) -> tuple[Organiser, WorkQueue, Path]:
+    home = tmp_path / "alice"
+    home.mkdir(exist_ok=True)
+    queue = WorkQueue(tmp_path / "state" / "queue.sqlite")
+    worker = Organiser(store_for or (lambda user: UserFolder(tmp_path / user)), queue, tmp_path / "state", lambda user: CONFIG)
+    return worker, queue, home
+
+
+def run_due(worker: Organiser, queue: WorkQueue) -> None:
+    for user, jobs in queue.due().items():
+        worker.process(user, jobs)
+
+
+def test_defaults_and_inboxes():
+    assert CONFIG.inboxes == ("InstantUpload", "Photos", "AutoUpload") and CONFIG.library == "Photos"
+    assert inbox_of("InstantUpload/2024/IMG_1.jpg", CONFIG) == "InstantUpload"
+    assert inbox_of("Photos/IMG_1.jpg", CONFIG) == "Photos"  # iOS uploads into the library's top level
+    assert inbox_of("Photos/2024/11/IMG_1.jpg", CONFIG) is None  # already organised: our own moves land here
+    assert inbox_of("Documents/IMG_1.jpg", CONFIG) is None
+    assert stem_key("IMG_E0001.HEIC") == stem_key("IMG_0001.MOV") == stem_key("IMG_0001.HEIC.xmp") == "img_0001"
+
+
+def test_an_event_gets_the_file_and_its_companions_organised(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.heic(home / "InstantUpload/IMG_0001.HEIC", exif=NOV)
+    samples.video(home / "InstantUpload/IMG_0001.MOV", apple_creationdate="2024-11-24T15:30:13+0100")
+    (home / "InstantUpload/IMG_0001.AAE").write_text("<plist/>")
+    samples.jpeg(home / "InstantUpload/other.jpg", exif=NOV)  # no event for it: not touched by this batch
+    queue.add("alice", "InstantUpload/IMG_0001.HEIC")
+    run_due(worker, queue)
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0001.AAE", "2024/11/IMG_0001.HEIC", "2024/11/IMG_0001.MOV"]
+    assert sorted(tree(home / "InstantUpload")) == ["other.jpg"]
+    assert queue.pending() == 0
+
+
+def test_own_moves_and_paths_outside_inboxes_are_dropped_without_reading(tmp_path):
+    worker, queue, home = make_worker(tmp_path, store_for=lambda user: pytest.fail("no store needed"))
+    queue.add("alice", "Photos/2024/11/IMG_0001.HEIC")
+    queue.add("alice", "Documents/scan.jpg")
+    run_due(worker, queue)
+    assert queue.pending() == 0
+
+
+def test_ios_uploads_into_the_library_folder(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.jpeg(home / "Photos/IMG_0005.JPG", exif=NOV)
+    queue.add("alice", "Photos/IMG_0005.JPG")
+    run_due(worker, queue)
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0005.JPG"]
+
+
+def test_duplicates_stay_and_the_sweep_leaves_them_alone(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.jpeg(home / "Photos/2024/11/IMG_1.jpg", exif=NOV)
+    (home / "InstantUpload").mkdir()
+    (home / "InstantUpload/again.jpg").write_bytes((home / "Photos/2024/11/IMG_1.jpg").read_bytes())
+    (home / "InstantUpload/notes.txt").write_text("x")
+    assert worker.sweep("alice") == 2
+    run_due(worker, queue)
+    assert sorted(tree(home / "InstantUpload")) == ["again.jpg", "notes.txt"]
+    assert worker.sweep("alice") == 0  # settled: not looked at again while unchanged
+
+
+def test_the_sweep_finds_what_no_event_announced(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.jpeg(home / "AutoUpload/2024/IMG_20240301_101010.jpg")
+    samples.jpeg(home / "Photos/2023/05/old.jpg", exif=NOV)  # in the library already: not queued
+    assert worker.sweep("alice") == 1
+    run_due(worker, queue)
+    assert "2024/03/IMG_20240301_101010.jpg" in tree(home / "Photos")
+
+
+def test_failures_are_retried_with_back_off_then_parked(tmp_path):
+    class Broken(UserFolder):
+        def move(self, src: str, dst: str) -> None:
+            raise OSError("server answered 503")
+
+    def failing(user):  # the listing fails: the whole folder is retried
+        store = Broken(tmp_path / user)
+        store.entries = lambda folder: (_ for _ in ()).throw(OSError("server answered 503"))
+        return store
+
+    worker, queue, home = make_worker(tmp_path, store_for=failing)
+    samples.jpeg(home / "InstantUpload/a.jpg", exif=NOV)
+    queue.add("alice", "InstantUpload/a.jpg")
+    for attempt in range(MAX_ATTEMPTS):
+        jobs = [j for js in queue.due().values() for j in js] or [j for js in _all(queue).values() for j in js]
+        worker.process("alice", jobs)
+    assert queue.parked() == [("alice", "InstantUpload/a.jpg", "server answered 503")]
+    assert (home / "InstantUpload/a.jpg").exists()
+    queue.add("alice", "InstantUpload/a.jpg")  # a new event revives it
+    assert queue.parked() == []
+
+
+def _all(queue: WorkQueue):
+    """Jobs regardless of their back-off (the test does not wait minutes)."""
+    with queue._lock:
+        queue._db.execute("UPDATE queue SET due = 0 WHERE parked = 0")
+    return queue.due()
+
+
+def test_the_queue_survives_a_restart(tmp_path):
+    queue = WorkQueue(tmp_path / "q.sqlite")
+    queue.add("alice", "InstantUpload/a.jpg", delay=0)
+    del queue
+    reopened = WorkQueue(tmp_path / "q.sqlite")
+    assert [j.path for j in reopened.due()["alice"]] == ["InstantUpload/a.jpg"]
+
+
+DRIVER = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from mobile_backups import journal, store
+from mobile_backups.config import resolve
+from mobile_backups.service import Organiser
+from mobile_backups.work_queue import WorkQueue
+from userfolder import UserFolder
+from zoneinfo import ZoneInfo
+limit, count = int(sys.argv[1]), 0
+def step(fn):
+    def wrapped(*a, **k):
+        global count
+        count += 1
+        if count == limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return fn(*a, **k)
+    return wrapped
+os.link, os.unlink = step(os.link), step(os.unlink)
+journal.Journal.write = step(journal.Journal.write)
+root = Path(sys.argv[2])
+queue = WorkQueue(root / "state" / "queue.sqlite")
+config = resolve({}, {}, ZoneInfo("Europe/Berlin"))
+worker = Organiser(lambda user: UserFolder(root / user), queue, root / "state", lambda user: config)
+for user, jobs in queue.due().items():
+    worker.process(user, jobs)
+"""
+
+
+def test_a_killed_worker_loses_nothing_and_finishes_after_a_restart(tmp_path):
+    pristine = tmp_path / "pristine"
+    samples.heic(pristine / "alice/InstantUpload/IMG_0001.HEIC", exif=NOV)
+    samples.video(pristine / "alice/InstantUpload/IMG_0001.MOV", apple_creationdate="2024-11-24T15:30:13+0100")
+    samples.jpeg(pristine / "alice/InstantUpload/IMG_20240101_101010.jpg")
+    samples.jpeg(pristine / "alice/Photos/2024/11/IMG_0001.HEIC", exif=NOV, seed=9)  # forces a suffix for the pair
+    original = tree(pristine / "alice/InstantUpload")
+    queue = WorkQueue(pristine / "state" / "queue.sqlite")
+    for name in original:
+        queue.add("alice", f"InstantUpload/{name}")
+    del queue
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "ex_app" / "lib")}
+    finals = set()
+    for step in range(1, 100):
+        root = tmp_path / f"run{step}"
+        subprocess.run(["cp", "-a", str(pristine), str(root)], check=True)
+        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), str(root), str(Path(__file__).parent)], env=env, capture_output=True, text=True)
+        if run.returncode == 0:
+            break
+        assert run.returncode == -signal.SIGKILL, run.stderr
+        everything = set(tree(root / "alice").values())
+        assert set(original.values()) <= everything, f"lost a file at step {step}"
+        # restart: a new worker, the same queue and journals
+        subprocess.run([sys.executable, "-c", DRIVER, "0", str(root), str(Path(__file__).parent)], env=env, check=True)
+        finals.add(tuple(sorted(tree(root / "alice").items())))
+        assert not list((root / "alice/InstantUpload").iterdir()), f"left behind after a kill at step {step}"
+    assert step > 5 and len(finals) == 1  # every interrupted run ends in the same, complete tree
+    assert sorted(dict(next(iter(finals)))) == [
+        "Photos/2024/01/IMG_20240101_101010.jpg", "Photos/2024/11/IMG_0001 (2).HEIC", "Photos/2024/11/IMG_0001 (2).MOV", "Photos/2024/11/IMG_0001.HEIC",
+    ]

@@ -1,0 +1,45 @@
+"""A stand-in for NextcloudStore: one user's files in a local folder, paths relative to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from mobile_backups.store import Entry, LocalStore
+from mobile_backups.source import LocalFile
+
+
+class UserFolder:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.local = LocalStore()
+
+    def _abs(self, path: str) -> str:
+        return str(self.root / path)
+
+    def _entry(self, entry: Entry) -> Entry:
+        return Entry(str(Path(entry.path).relative_to(self.root)), entry.size, entry.mtime, entry.problem)
+
+    def walk(self, folder: str) -> Iterator[Entry]:
+        return (self._entry(e) for e in self.local.walk(self._abs(folder)))
+
+    def entries(self, folder: str) -> list[Entry]:
+        return [self._entry(e) for e in self.local.walk(self._abs(folder)) if Path(e.path).parent == self.root / folder]
+
+    def open(self, path: str) -> LocalFile:
+        return self.local.open(self._abs(path))
+
+    def listdir(self, folder: str) -> dict[str, int]:
+        return self.local.listdir(self._abs(folder))
+
+    def digest(self, path: str) -> tuple[str, int]:
+        return self.local.digest(self._abs(path))
+
+    def exists(self, path: str) -> bool:
+        return self.local.exists(self._abs(path))
+
+    def move(self, src: str, dst: str) -> None:
+        self.local.move(self._abs(src), self._abs(dst))
+
+    def settle(self, src: str, dst: str) -> bool:
+        return self.local.settle(self._abs(src), self._abs(dst))
