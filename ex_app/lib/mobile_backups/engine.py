@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -194,7 +194,7 @@ class Placer:
                 decisions[member.item.path] = Decision(member.item, "duplicate", None, f"identical to {batch_dups[member.item.path].path}, organised instead")
             elif (same := self.identical(member.item, folder)) is not None:
                 decisions[member.item.path] = Decision(member.item, "duplicate", None, f"identical to {posixpath.join(folder, same)} already in the library")
-        tracked = [(lead, lead_name, "move", None)] + [
+        tracked = [(lead, lead_name, "move", group.note)] + [
             (m.item, base_stem + m.item.name[len(lead.stem) :], "companion", f"{m.role} of {lead.name}")
             for m in group.members
             if m.renames_with_lead
@@ -223,9 +223,11 @@ class Placer:
             decisions[item.path] = Decision(item, action, posixpath.join(folder, name), reason)
 
 
-def plan(store: Store, items: list[Item], settings: Settings) -> list[tuple[list[Decision], list[Move]]]:
+def plan(
+    store: Store, items: list[Item], settings: Settings, placed: Mapping[str, tuple[str, str]] | None = None
+) -> list[tuple[list[Decision], list[Move]]]:
     """Decisions for every item, grouped as they must move, with the store moves of each group."""
-    groups, stays = group_items(items, settings.layout)
+    groups, stays = group_items(items, settings.layout, placed)
     placer = Placer(store, settings.library)
     batch_dups = placer.batch_duplicates([i for g in groups for i in [g.lead] + [m.item for m in g.members]])
     planned: list[tuple[list[Decision], list[Move]]] = [([Decision(item, "skip", None, reason)], []) for item, reason in stays]

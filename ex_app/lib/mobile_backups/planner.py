@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -60,17 +61,23 @@ class Group:
     lead: Item
     members: list[Member]
     destination: str  # the lead's wanted path relative to the library
+    note: str | None = None  # why the lead goes where it goes, when that is not its own date
 
     @property
     def folder(self) -> str:
         return str(PurePosixPath(self.destination).parent)
 
 
-def group_items(items: list[Item], layout: Layout) -> tuple[list[Group], list[tuple[Item, str]]]:
+def group_items(
+    items: list[Item], layout: Layout, placed: Mapping[str, tuple[str, str]] | None = None
+) -> tuple[list[Group], list[tuple[Item, str]]]:
     """Groups to place, and (item, reason) for every file that stays where it is.
 
     A live-photo video or sidecar whose lead stays, stays with it: a pair is never split.
+    `placed` maps a file whose lead was organised in an earlier batch (a live-photo video
+    that arrived after its still) to (that lead's name, its destination): it follows it there.
     """
+    placed = placed or {}
     leader = _leaders(items)
     by_path = {item.path: item for item in items}
     stays: list[tuple[Item, str]] = []
@@ -90,6 +97,9 @@ def group_items(items: list[Item], layout: Layout) -> tuple[list[Group], list[tu
             continue  # placed with its lead below
         elif lead is not None and role != "edited copy":
             stays.append((item, f"{role} of {lead.name}, which stays where it is"))
+        elif item.path in placed:
+            lead_name, lead_destination = placed[item.path]
+            groups[item.path] = Group(item, [], _follow(item, lead_name, lead_destination), f"follows {lead_name}, organised earlier")
         elif item.kind == "other":
             stays.append((item, item.problem or _other_reason(item)))
         else:
@@ -103,6 +113,14 @@ def group_items(items: list[Item], layout: Layout) -> tuple[list[Group], list[tu
             renames = role != "edited copy" and item.name.lower().startswith(lead.stem.lower())
             groups[lead.path].members.append(Member(item, role, renames))
     return list(groups.values()), stays
+
+
+def _follow(item: Item, lead_name: str, lead_destination: str) -> str:
+    """The item's path beside its lead, under the lead's (possibly suffixed) base name."""
+    lead_stem = PurePosixPath(lead_name).stem
+    new_stem = PurePosixPath(lead_destination).stem
+    name = new_stem + item.name[len(lead_stem) :] if item.name.lower().startswith(lead_stem.lower()) else item.name
+    return str(PurePosixPath(lead_destination).parent / name)
 
 
 def _other_reason(item: Item) -> str:

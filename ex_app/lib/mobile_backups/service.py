@@ -20,6 +20,8 @@ from pathlib import Path
 from .config import UserConfig
 from .engine import Decision, Settings, analyse, execute, finish_interrupted, plan, within
 from .journal import Journal
+from .kinds import is_sidecar
+from .planner import Item
 from .nextcloud_store import DavError
 from .store import Entry, Store
 from .work_queue import Job, WorkQueue
@@ -33,6 +35,7 @@ class UserStore(Store, Protocol):
     def entries(self, folder: str) -> list[Entry]: ...
 
 
+FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a photo placed this recently
 SETTLE_SECONDS = 2.0  # an upload may still be written: wait this long after its last event
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
 
@@ -110,14 +113,29 @@ class Organiser:
         settings = Settings(config.layout, config.zone, config.library)
         journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
         try:
-            for decisions, moves in plan(store, items, settings):
+            for decisions, moves in plan(store, items, settings, self._followers(user, folder, items)):
                 execute(store, journal, decisions, moves)
+                lead = decisions[0]
+                if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
+                    self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
                 for decision in decisions:
                     self._log(user, decision)
         finally:
             journal.close()
         for job in jobs:
             self.queue.done(job)
+
+    def _followers(self, user: str, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
+        """Live-photo videos, sidecars and edited copies whose photo went to the library in an
+        earlier batch (the video often arrives minutes after the still): they follow it."""
+        leads = {stem_key(i.name) for i in items if i.kind in ("photo", "screenshot") and not _EDIT.match(i.stem.lower())}
+        followers = {}
+        for item in items:
+            key = stem_key(item.name)
+            follows = item.kind == "video" or is_sidecar(item.name) or _EDIT.match(item.stem.lower())
+            if follows and key not in leads and (placed := self.queue.placed(user, folder, key, FOLLOW_WITHIN)):
+                followers[item.path] = placed
+        return followers
 
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item

@@ -26,6 +26,15 @@ CREATE TABLE IF NOT EXISTS queue (
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue (parked, due);
 CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS placed (
+    user TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    time REAL NOT NULL,
+    PRIMARY KEY (user, folder, key)
+);
 CREATE TABLE IF NOT EXISTS settled (
     user TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -121,6 +130,24 @@ class WorkQueue:
     def users(self) -> list[str]:
         with self._lock:
             return [row[0] for row in self._db.execute("SELECT user FROM users ORDER BY user")]
+
+    # Where a photo went, so that its live-photo video or sidecar arriving later can follow it.
+
+    def record_placed(self, user: str, folder: str, key: str, name: str, destination: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO placed (user, folder, key, name, destination, time) VALUES (?, ?, ?, ?, ?, ?)",
+                (user, folder, key, name, destination, time.time()),
+            )
+
+    def placed(self, user: str, folder: str, key: str, within: float) -> tuple[str, str] | None:
+        """(name, destination) of the photo with this key placed from this folder in the last `within` seconds."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name, destination FROM placed WHERE user = ? AND folder = ? AND key = ? AND time >= ?",
+                (user, folder, key, time.time() - within),
+            ).fetchone()
+        return (row[0], row[1]) if row else None
 
     # Files that were looked at and stay (duplicates, problems): a sweep skips them while unchanged.
 
