@@ -78,6 +78,7 @@ class NextcloudStore:
         self.http.headers.update(auth.headers(user))
         self.root = f"{auth.nextcloud_url.rstrip('/')}/remote.php/dav/files/{quote(user)}/"
         self.requests = 0
+        self._folders: set[str] = set()  # folders known to exist: no PROPFIND or MKCOL before a MOVE
 
     def ocs(self, method: str, path: str, payload: dict | None = None) -> object:
         """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself)."""
@@ -144,7 +145,10 @@ class NextcloudStore:
         return RangeSource(self, path, node.size)
 
     def listdir(self, folder: str) -> dict[str, int]:
-        return {posixpath.basename(n.path): n.size for n in self.propfind(folder, 1)[1:] if not n.is_folder}
+        nodes = self.propfind(folder, 1)
+        if nodes:
+            self._folders.add(folder.strip("/"))
+        return {posixpath.basename(n.path): n.size for n in nodes[1:] if not n.is_folder}
 
     def digest(self, path: str) -> tuple[str, int]:
         sha, total = hashlib.sha256(), 0
@@ -165,14 +169,17 @@ class NextcloudStore:
         parts = [p for p in folder.strip("/").split("/") if p]
         for depth in range(1, len(parts) + 1):
             sub = "/".join(parts[:depth])
+            if sub in self._folders:
+                continue
             status = self.request("MKCOL", sub).status_code
             if status not in (201, 405):  # 405: it exists already
                 raise DavError(status, f"MKCOL {sub}: HTTP {status}")
+            self._folders.add(sub)
 
     def move(self, src: str, dst: str) -> None:
         """MOVE with `Overwrite: F`: a taken destination is a FileExistsError, never overwritten."""
-        parent = posixpath.dirname(dst)
-        if parent and not self.exists(parent):
+        parent = posixpath.dirname(dst).strip("/")
+        if parent and parent not in self._folders:
             self.make_folders(parent)
         response = self.request("MOVE", src, headers={"Destination": self.url(dst), "Overwrite": "F"})
         if response.status_code in (201, 204):

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 from pathlib import Path
 
@@ -36,7 +37,8 @@ class UserStore(Store, Protocol):
 
 
 FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a photo placed this recently
-SETTLE_SECONDS = 2.0  # an upload may still be written: wait this long after its last event
+SETTLE_SECONDS = 2.0
+READERS = 4  # parallel metadata reads per batch  # an upload may still be written: wait this long after its last event
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
 
 
@@ -109,7 +111,8 @@ class Organiser:
         entries = {e.path: e for e in store.entries(folder)}
         wanted = {stem_key(posixpath.basename(j.path)) for j in jobs if j.path in entries}
         related = [e for e in entries.values() if stem_key(posixpath.basename(e.path)) in wanted]
-        items = [analyse(store, entry, config.zone) for entry in related]
+        with ThreadPoolExecutor(READERS) as pool:  # range requests overlap; the moves stay in order
+            items = list(pool.map(lambda entry: analyse(store, entry, config.zone), related))
         settings = Settings(config.layout, config.zone, config.library)
         journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
         try:
