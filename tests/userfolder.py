@@ -10,6 +10,8 @@ from mobile_backups.source import LocalFile
 
 
 class UserFolder:
+    requests = 0
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.local = LocalStore()

@@ -33,6 +33,8 @@ log = logging.getLogger("mobile_backups")
 class UserStore(Store, Protocol):
     """One user's files, paths relative to the user's root (NextcloudStore, or a stand-in in tests)."""
 
+    requests: int  # made so far, for the log
+
     def entries(self, folder: str) -> list[Entry]: ...
 
 
@@ -68,7 +70,6 @@ class Organiser:
         self.config_for = config_for
         self.stop = threading.Event()
         self._recovered: set[str] = set()
-        self.report: Callable[[str, Decision], None] = lambda user, decision: None
 
     def journal_dir(self, user: str) -> Path:
         return self.storage / "journals" / user
@@ -127,6 +128,7 @@ class Organiser:
             journal.close()
         for job in jobs:
             self.queue.done(job)
+        log.info("%s: looked at %d file(s) in %s with %d request(s)", user, len(items), folder or "/", store.requests)
 
     def _followers(self, user: str, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
         """Live-photo videos, sidecars and edited copies whose photo went to the library in an
@@ -143,12 +145,11 @@ class Organiser:
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item
         if decision.action in ("move", "companion"):
-            log.info("%s: %s -> %s/%s", user, item.path, self.config_for(user).library, decision.destination)
+            log.info("%s: %s -> %s/%s (%d bytes read)", user, item.path, self.config_for(user).library, decision.destination, item.bytes_read)
         else:
             self.queue.settle(user, item.path, item.size, item.mtime, decision.reason or decision.action)
             level = logging.INFO if decision.action == "duplicate" else logging.WARNING
             log.log(level, "%s: %s stays in place: %s", user, item.path, decision.reason)
-        self.report(user, decision)
 
     def sweep(self, user: str) -> int:
         """Queue every file in the user's inboxes that no event brought and that is not settled."""
