@@ -9,6 +9,13 @@ DEMO := demo
 test: deps
 	$(BIN)/pytest -q
 
+# End-to-end against a real Nextcloud (AppAPI + webhook_listeners): the suite starts and registers the ExApp itself.
+# Needs NEXTCLOUD_URL, NC_AUTH_USER, NC_AUTH_PASS and NC_OCC, e.g. `source /opt/nc/credentials.env && make test-e2e`;
+# without them the tests are skipped (`make test` skips them the same way).
+.PHONY: test-e2e
+test-e2e: deps
+	$(BIN)/pytest -q tests/e2e
+
 deps: system-deps $(VENV)/.installed
 
 # exiftool (the benchmark's baseline, and the test fixtures' metadata writer) and ffmpeg (real videos).

@@ -30,12 +30,10 @@ APP = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
 APP.add_middleware(AppAPIAuthMiddleware)  # every route but /heartbeat needs AppAPI's signature
 
 
-async def enabled_handler(enabled: bool, nc: AsyncNextcloudApp) -> str:
+async def enabled_handler(enabled: bool, _: AsyncNextcloudApp) -> str:
     """AppAPI enables or disables the app: (un)register the webhooks; on enable, sweep."""
     app = APP_STATE["app"]
-    if enabled:
-        return await app.enable(await nc.user)
-    return await app.disable()
+    return await (app.enable() if enabled else app.disable())
 
 
 set_handlers(APP, enabled_handler)

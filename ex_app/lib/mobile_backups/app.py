@@ -83,23 +83,15 @@ class App:
     def on_event(self, payload: dict) -> None:
         for owner, path in event_paths(payload):
             self.queue.add(owner, path, SETTLE_SECONDS)
-            self.queue.remember_user(owner)
 
-    async def enable(self, admin: str) -> str:
-        """Register our webhooks exactly once, learn the users, and sweep."""
+    async def enable(self) -> str:
+        """Register our webhooks exactly once (removing any left from before), then sweep."""
         nc = AsyncNextcloudApp()
         await nc.set_user("")
         inboxes = list(self.config_for("").inboxes)
         await nc.webhooks.unregister_all()
         for event, key in EVENTS.items():
             await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(inboxes)})
-        if admin:
-            await nc.set_user(admin)
-            try:
-                for uid in await nc.users.get_list():
-                    self.queue.remember_user(uid)
-            except Exception as err:  # listing users needs an admin; events teach us users anyway
-                log.warning("could not list users as %s: %s", admin, err)
         threading.Thread(target=self.sweep_all, daemon=True, name="sweep-at-enable").start()
         log.info("Mobile Backups enabled: webhooks for %s", ", ".join(inboxes))
         return ""
@@ -114,7 +106,13 @@ class App:
     # --- sweeping --------------------------------------------------------------------
 
     def sweep_all(self) -> None:
-        for user in self.queue.users():
+        """Every user's inboxes (AppAPI lists all users to an ExApp)."""
+        try:
+            users = NextcloudStore(self.auth, "").ocs("GET", "/ocs/v1.php/apps/app_api/api/v1/users")
+        except OSError as err:
+            log.warning("sweep: could not list users: %s", err)
+            return
+        for user in users:  # type: ignore[union-attr]
             try:
                 found = self.organiser.sweep(user)
                 if found:

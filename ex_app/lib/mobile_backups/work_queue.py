@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS queue (
     PRIMARY KEY (user, path)
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue (parked, due);
-CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS placed (
     user TEXT NOT NULL,
     folder TEXT NOT NULL,
@@ -121,15 +120,6 @@ class WorkQueue:
     def pending(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM queue WHERE parked = 0").fetchone()[0]
-
-    def remember_user(self, user: str) -> None:
-        """Users the sweep visits: those events named, and those listed at enable."""
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO users (user) VALUES (?)", (user,))
-
-    def users(self) -> list[str]:
-        with self._lock:
-            return [row[0] for row in self._db.execute("SELECT user FROM users ORDER BY user")]
 
     # Where a photo went, so that its live-photo video or sidecar arriving later can follow it.
 
