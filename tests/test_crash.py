@@ -14,21 +14,12 @@ from mobile_backups.samples import Exif
 from conftest import ROOT, cli
 from test_organise import tree
 
-# Runs `organise` with os.link, os.unlink and every journal write counted; SIGKILL before step N.
+# Runs `organise` with every link, unlink and journal write counted; SIGKILL before step N.
 DRIVER = """
-import os, signal, sys
-from mobile_backups import journal, cli
-limit, count = int(sys.argv[1]), 0
-def step(fn):
-    def wrapped(*a, **k):
-        global count
-        count += 1
-        if count == limit:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return fn(*a, **k)
-    return wrapped
-os.link, os.unlink = step(os.link), step(os.unlink)
-journal.Journal.write = step(journal.Journal.write)
+import sys
+import kill_at_step
+from mobile_backups import cli
+kill_at_step.install(int(sys.argv[1]))
 sys.exit(cli.main(sys.argv[2:]))
 """
 
@@ -53,7 +44,7 @@ def test_a_kill_at_any_step_loses_nothing_and_the_next_run_completes(tmp_path):
     wanted_library, wanted_inbox = tree(reference_lib), tree(reference_in)
     original = tree(pristine_inbox)
 
-    env = {"PYTHONPATH": str(ROOT / "ex_app" / "lib"), "PATH": "/usr/bin:/bin", "TZ": "Europe/Berlin"}
+    env = {"PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin", "TZ": "Europe/Berlin"}
     killed_at = []
     for step in range(1, 200):
         inbox, library = tmp_path / f"in{step}", tmp_path / f"lib{step}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -133,26 +132,15 @@ def test_the_queue_survives_a_restart(tmp_path):
 
 
 DRIVER = """
-import os, signal, sys
+import sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[3])
-from mobile_backups import journal, store
+from zoneinfo import ZoneInfo
+import kill_at_step
 from mobile_backups.config import resolve
 from mobile_backups.service import Organiser
 from mobile_backups.work_queue import WorkQueue
 from userfolder import UserFolder
-from zoneinfo import ZoneInfo
-limit, count = int(sys.argv[1]), 0
-def step(fn):
-    def wrapped(*a, **k):
-        global count
-        count += 1
-        if count == limit:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return fn(*a, **k)
-    return wrapped
-os.link, os.unlink = step(os.link), step(os.unlink)
-journal.Journal.write = step(journal.Journal.write)
+kill_at_step.install(int(sys.argv[1]))
 root = Path(sys.argv[2])
 queue = WorkQueue(root / "state" / "queue.sqlite")
 config = resolve({}, {}, ZoneInfo("Europe/Berlin"))
@@ -173,19 +161,19 @@ def test_a_killed_worker_loses_nothing_and_finishes_after_a_restart(tmp_path):
     for name in original:
         queue.add("alice", f"InstantUpload/{name}")
     del queue
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "ex_app" / "lib")}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}"}
     finals = set()
     for step in range(1, 100):
         root = tmp_path / f"run{step}"
         subprocess.run(["cp", "-a", str(pristine), str(root)], check=True)
-        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), str(root), str(Path(__file__).parent)], env=env, capture_output=True, text=True)
+        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), str(root)], env=env, capture_output=True, text=True)
         if run.returncode == 0:
             break
         assert run.returncode == -signal.SIGKILL, run.stderr
         everything = set(tree(root / "alice").values())
         assert set(original.values()) <= everything, f"lost a file at step {step}"
         # restart: a new worker, the same queue and journals
-        subprocess.run([sys.executable, "-c", DRIVER, "0", str(root), str(Path(__file__).parent)], env=env, check=True)
+        subprocess.run([sys.executable, "-c", DRIVER, "0", str(root)], env=env, check=True)
         finals.add(tuple(sorted(tree(root / "alice").items())))
         assert not list((root / "alice/InstantUpload").iterdir()), f"left behind after a kill at step {step}"
     assert step > 5 and len(finals) == 1  # every interrupted run ends in the same, complete tree
