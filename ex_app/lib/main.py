@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from nc_py_api import AsyncNextcloudApp
-from nc_py_api.ex_app import AppAPIAuthMiddleware, persistent_storage, run_app, set_handlers, setup_nextcloud_logging
+from nc_py_api.ex_app import AppAPIAuthMiddleware, persistent_storage, run_app, set_handlers
 
 from mobile_backups.app import App
 
@@ -18,7 +18,6 @@ APP_STATE: dict[str, App] = {}
 
 @asynccontextmanager
 async def lifespan(_: FastAPI):
-    setup_nextcloud_logging("mobile_backups", logging.INFO)
     app = App.from_environment(Path(persistent_storage()))
     APP_STATE["app"] = app
     app.start()

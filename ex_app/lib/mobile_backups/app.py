@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nc_py_api import AsyncNextcloudApp
+from nc_py_api.ex_app import setup_nextcloud_logging
 
 from .config import DEFAULTS, KEYS, UserConfig, resolve
 from .nextcloud_store import AppAuth, NextcloudStore
@@ -59,6 +60,11 @@ class App:
         self.organiser = Organiser(lambda user: NextcloudStore(auth, user), self.queue, storage, self.config_for)
         self._configs: dict[str, tuple[float, UserConfig]] = {}
         self._threads: list[threading.Thread] = []
+        # Until AppAPI enables the app, it must not call Nextcloud: AppAPI counts calls from an
+        # ExApp it does not know yet as failed logins and soon throttles the address.
+        self.enabled = threading.Event()
+        self._enabled_flag = storage / "enabled"
+        self._nextcloud_log: logging.Handler | None = None
 
     @classmethod
     def from_environment(cls, storage: Path) -> App:
@@ -69,6 +75,8 @@ class App:
         return cls(auth, storage)
 
     def start(self) -> None:
+        if self._enabled_flag.exists():  # a restart of an enabled app: AppAPI will not call /enabled again
+            self._set_enabled(True)
         for target in (self.organiser.run, self._sweep_forever):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
@@ -76,7 +84,18 @@ class App:
 
     def stop(self) -> None:
         self.organiser.stop.set()
+        self.enabled.set()  # let the sweeper see the stop
         self.queue.wake.set()
+
+    def _set_enabled(self, enabled: bool) -> None:
+        if enabled:
+            self._enabled_flag.touch()
+            if self._nextcloud_log is None:
+                self._nextcloud_log = setup_nextcloud_logging("mobile_backups", logging.INFO)
+            self.enabled.set()
+        else:
+            self._enabled_flag.unlink(missing_ok=True)
+            self.enabled.clear()
 
     # --- events ----------------------------------------------------------------------
 
@@ -88,6 +107,7 @@ class App:
         """Register our webhooks exactly once (removing any left from before), then sweep."""
         nc = AsyncNextcloudApp()
         await nc.set_user("")
+        self._set_enabled(True)
         inboxes = list(self.config_for("").inboxes)
         await nc.webhooks.unregister_all()
         for event, key in EVENTS.items():
@@ -101,6 +121,7 @@ class App:
         await nc.set_user("")
         await nc.webhooks.unregister_all()
         log.info("Mobile Backups disabled: webhooks removed")
+        self._set_enabled(False)
         return ""
 
     # --- sweeping --------------------------------------------------------------------
@@ -121,8 +142,10 @@ class App:
                 log.warning("sweep of %s failed: %s", user, err)
 
     def _sweep_forever(self) -> None:
-        while not self.organiser.stop.wait(self._sweep_interval()):
-            self.sweep_all()
+        while not self.organiser.stop.is_set():
+            self.enabled.wait()
+            if not self.organiser.stop.wait(self._sweep_interval()) and self.enabled.is_set():
+                self.sweep_all()
 
     def _sweep_interval(self) -> float:
         try:
