@@ -329,6 +329,7 @@ class ExApp:
                            "secret": self.secret, "port": self.port, "routes": []})
 
     def register(self) -> None:
+        ensure_daemon(self.nextcloud)
         try:
             result = self.nextcloud.occ("app_api:app:register", APP_ID, DAEMON, "--wait-finish", "--json-info", self.json_info(),
                                         check=False, timeout=90)
@@ -392,6 +393,12 @@ class ExApp:
                 record["_file"] = path.name  # group numbers restart in each day's file
                 records.append(record)
         return records
+
+
+def ensure_daemon(nextcloud: Nextcloud) -> None:
+    """AppAPI's manual-install daemon, created if missing; its host must be real (`null` makes AppAPI call http://null:PORT)."""
+    if f'"name":"{DAEMON}"' not in nextcloud.occ("app_api:daemon:list", "--output=json", retries=3).stdout.replace(" ", ""):
+        nextcloud.occ("app_api:daemon:register", DAEMON, "Manual Install", "manual-install", "http", "127.0.0.1", nextcloud.url, retries=3)
 
 
 def installed(occ: Occ) -> bool:
