@@ -52,27 +52,26 @@ clean:
 # in another (AppAPI checks /heartbeat while registering, so the app must be running).
 # Without APP_PERSISTENT_STORAGE in the environment, nc_py_api's persistent_storage() uses a cache dir.
 EXAPP_ID := mobile_backups
-EXAPP_NAME := Mobile Backups
 EXAPP_VERSION := 0.1.0
 EXAPP_IMAGE := ghcr.io/mobile-backups/mobile_backups:$(EXAPP_VERSION)
 NEXTCLOUD_URL ?= http://127.0.0.1:8080
 APP_PORT ?= 23000
 # A fixed development secret (64 characters) shared by `run` and `register`; never use it in production.
 APP_SECRET ?= mobile-backups-dev-secret-not-for-production-0123456789abcdefghi
-# Keys read by AppAPI's app_api:app:register --json-info (ExAppService::getAppInfo, registerExApp).
-JSON_INFO := {"id":"$(EXAPP_ID)","name":"$(EXAPP_NAME)","daemon_config_name":"manual_install","version":"$(EXAPP_VERSION)","secret":"$(APP_SECRET)","port":$(APP_PORT),"routes":[]}
+# What AppAPI's app_api:app:register --json-info reads (ExAppService::getAppInfo), made from appinfo/info.xml.
+JSON_INFO = $$($(BIN)/python -m mobile_backups.json_info appinfo/info.xml --port $(APP_PORT) --secret $(APP_SECRET))
 
 run: deps
 	APP_ID=$(EXAPP_ID) APP_SECRET=$(APP_SECRET) APP_VERSION=$(EXAPP_VERSION) \
 	APP_HOST=127.0.0.1 APP_PORT=$(APP_PORT) NEXTCLOUD_URL=$(NEXTCLOUD_URL) \
 		$(BIN)/python ex_app/lib/main.py
 
-register:
+register: deps
 	$(if $(NC_OCC),,$(error NC_OCC is required, e.g. make register NC_OCC='runuser -u www-data -- php /opt/nc/nextcloud/occ'))
 	$(NC_OCC) app_api:daemon:list --output=json | grep -q '"name":"manual_install"' || \
 		$(NC_OCC) app_api:daemon:register manual_install "Manual Install" manual-install http 127.0.0.1 $(NEXTCLOUD_URL)
 	$(NC_OCC) app_api:app:unregister $(EXAPP_ID) --silent --force || true
-	$(NC_OCC) app_api:app:register $(EXAPP_ID) manual_install --wait-finish --json-info '$(JSON_INFO)'
+	$(NC_OCC) app_api:app:register $(EXAPP_ID) manual_install --wait-finish --json-info "$(JSON_INFO)"
 
 # Multi-arch image named in appinfo/info.xml (docker login ghcr.io first).
 build-push:

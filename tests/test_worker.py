@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mobile_backups import samples
-from mobile_backups.config import resolve
+from mobile_backups.config import default_config
 from mobile_backups.samples import Exif
 from mobile_backups.service import Organiser, inbox_of, stem_key
 from mobile_backups.work_queue import MAX_ATTEMPTS, WorkQueue
@@ -19,7 +19,7 @@ from test_organise import tree
 from userfolder import UserFolder
 
 NOV = Exif(date_time_original="2024:11:24 15:30:12", offset_time_original="+01:00")
-CONFIG = resolve({}, {}, BERLIN)
+CONFIG = default_config(BERLIN)
 
 
 def make_worker(tmp_path: Path, store_for=None) -> tuple[Organiser, WorkQueue, Path]:
@@ -136,14 +136,14 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 import kill_at_step
-from mobile_backups.config import resolve
+from mobile_backups.config import default_config
 from mobile_backups.service import Organiser
 from mobile_backups.work_queue import WorkQueue
 from userfolder import UserFolder
 kill_at_step.install(int(sys.argv[1]))
 root = Path(sys.argv[2])
 queue = WorkQueue(root / "state" / "queue.sqlite")
-config = resolve({}, {}, ZoneInfo("Europe/Berlin"))
+config = default_config(ZoneInfo("Europe/Berlin"))
 worker = Organiser(lambda user: UserFolder(root / user), queue, root / "state", lambda user: config)
 for user, jobs in queue.due().items():
     worker.process(user, jobs)

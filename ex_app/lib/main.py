@@ -6,20 +6,20 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from nc_py_api import AsyncNextcloudApp
 from nc_py_api.ex_app import AppAPIAuthMiddleware, persistent_storage, run_app, set_handlers
 
 from mobile_backups.app import App
+from mobile_backups.routes import STATE, router
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-APP_STATE: dict[str, App] = {}
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI):
     app = App.from_environment(Path(persistent_storage()))
-    APP_STATE["app"] = app
+    STATE["app"] = app
     app.start()
     yield
     app.stop()
@@ -27,22 +27,16 @@ async def lifespan(_: FastAPI):
 
 APP = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 APP.add_middleware(AppAPIAuthMiddleware)  # every route but /heartbeat needs AppAPI's signature
+APP.include_router(router)
 
 
 async def enabled_handler(enabled: bool, _: AsyncNextcloudApp) -> str:
-    """AppAPI enables or disables the app: (un)register the webhooks; on enable, sweep."""
-    app = APP_STATE["app"]
+    """AppAPI enables or disables the app: (un)register webhooks and UI entries; on enable, sweep."""
+    app = STATE["app"]
     return await (app.enable() if enabled else app.disable())
 
 
 set_handlers(APP, enabled_handler)
-
-
-@APP.post("/webhook")
-async def webhook(request: Request) -> dict:
-    """webhook_listeners calls this through AppAPI (signed): store the paths and answer at once."""
-    APP_STATE["app"].on_event(await request.json())
-    return {}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pytest
+from mobile_backups.json_info import json_info
 
 REQUIRED = ("NEXTCLOUD_URL", "NC_AUTH_USER", "NC_AUTH_PASS", "NC_OCC")
 ROOT = Path(__file__).resolve().parents[2]
@@ -325,8 +326,7 @@ class ExApp:
     # AppAPI
 
     def json_info(self) -> str:
-        return json.dumps({"id": APP_ID, "name": "Mobile Backups", "daemon_config_name": DAEMON, "version": APP_VERSION,
-                           "secret": self.secret, "port": self.port, "routes": []})
+        return json.dumps(json_info(ROOT / "appinfo" / "info.xml", self.port, self.secret, DAEMON))
 
     def register(self) -> None:
         ensure_daemon(self.nextcloud)

@@ -1,4 +1,4 @@
-"""The ExApp's state: queue, worker and sweeper threads, webhooks, configuration.
+"""The ExApp's state: queue, worker and sweeper threads, webhooks, settings, Nextcloud UI entries.
 
 `main.py` only wires this into AppAPI; the handlers here answer at once and leave
 the work to the worker thread.
@@ -6,20 +6,25 @@ the work to the worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from urllib.parse import quote
 
 from nc_py_api import AsyncNextcloudApp
 from nc_py_api.ex_app import setup_nextcloud_logging
 
-from .config import DEFAULTS, KEYS, UserConfig, resolve
-from .nextcloud_store import AppAuth, NextcloudStore
-from .service import SETTLE_SECONDS, Organiser
+from .app_state import AppState
+from .config import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
+from .forms import admin_form, personal_form
+from .nextcloud_store import AppAuth, DavError, NextcloudStore
+from .service import SETTLE_SECONDS, Organiser, Summary
+from .ui import register_ui
 from .work_queue import WorkQueue
 
 log = logging.getLogger("mobile_backups")
@@ -30,6 +35,7 @@ EVENTS = {
 }
 _FILES_PATH = re.compile(r"^/([^/]+)/files/(.+)$")
 CONFIG_TTL = 30.0
+APP_API = "/ocs/v1.php/apps/app_api/api/v1"
 
 
 def event_paths(payload: dict) -> list[tuple[str, str]]:
@@ -57,9 +63,12 @@ class App:
         self.auth = auth
         self.storage = storage
         self.queue = WorkQueue(storage / "queue.sqlite")
-        self.organiser = Organiser(lambda user: NextcloudStore(auth, user), self.queue, storage, self.config_for)
+        self.state = AppState(storage / "state.sqlite")
+        self.organiser = Organiser(lambda user: NextcloudStore(auth, user), self.queue, storage, self.config_for, self.batch_done)
         self._configs: dict[str, tuple[float, UserConfig]] = {}
+        self._admin: tuple[float, AdminConfig] | None = None
         self._threads: list[threading.Thread] = []
+        self._webhook_inboxes: list[str] = []
         # Until AppAPI enables the app, it must not call Nextcloud: AppAPI counts calls from an
         # ExApp it does not know yet as failed logins and soon throttles the address.
         self.enabled = threading.Event()
@@ -73,6 +82,11 @@ class App:
         storage.mkdir(parents=True, exist_ok=True)
         log.info("Mobile Backups: state in %s", storage)
         return cls(auth, storage)
+
+    @property
+    def page_url(self) -> str:
+        """The app's own settings page, through AppAPI's proxy (works for plain users too)."""
+        return f"{self.auth.nextcloud_url.rstrip('/')}/index.php/apps/app_api/proxy/{self.auth.app_id}/settings"
 
     def start(self) -> None:
         if self._enabled_flag.exists():  # a restart of an enabled app: AppAPI will not call /enabled again
@@ -104,86 +118,178 @@ class App:
             self.queue.add(owner, path, SETTLE_SECONDS)
 
     async def enable(self) -> str:
-        """Register our webhooks exactly once (removing any left from before), then sweep."""
+        """Register our webhooks exactly once (removing any left from before), the settings forms,
+        occ commands and Files actions; then sweep."""
         nc = AsyncNextcloudApp()
         await nc.set_user("")
         self._set_enabled(True)
-        inboxes = list(self.config_for("").inboxes)
+        await nc.ui.settings.register_form(admin_form(self.page_url))
+        await nc.ui.settings.register_form(personal_form(self.page_url))
+        await register_ui(nc)
+        inboxes = list(self.admin().values["default_inbox_folders"].split(","))
+        await self._register_webhooks(nc, folders(",".join(inboxes)))
+        threading.Thread(target=self.sweep_all, daemon=True, name="sweep-at-enable").start()
+        return ""
+
+    async def _register_webhooks(self, nc: AsyncNextcloudApp, inboxes: tuple[str, ...]) -> None:
         await nc.webhooks.unregister_all()
         for event, key in EVENTS.items():
-            await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(inboxes)})
-        threading.Thread(target=self.sweep_all, daemon=True, name="sweep-at-enable").start()
-        log.info("Mobile Backups enabled: webhooks for %s", ", ".join(inboxes))
-        return ""
+            await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(list(inboxes))})
+        self._webhook_inboxes = sorted(inboxes)
+        log.info("Mobile Backups: webhooks for uploads into %s", ", ".join(inboxes))
+
+    def _refresh_webhooks(self, inboxes: set[str]) -> None:
+        """Users may choose other inbox folders: the event filter follows the union of them all."""
+        if sorted(inboxes) != self._webhook_inboxes:
+            async def again() -> None:
+                nc = AsyncNextcloudApp()
+                await nc.set_user("")
+                await self._register_webhooks(nc, tuple(sorted(inboxes)))
+
+            asyncio.run(again())
 
     async def disable(self) -> str:
         nc = AsyncNextcloudApp()
         await nc.set_user("")
         await nc.webhooks.unregister_all()
+        self._webhook_inboxes = []
         log.info("Mobile Backups disabled: webhooks removed")
         self._set_enabled(False)
         return ""
 
     # --- sweeping --------------------------------------------------------------------
 
+    def users(self) -> list[str]:
+        """Every user (AppAPI lists all users to an ExApp)."""
+        return list(NextcloudStore(self.auth, "").ocs("GET", f"{APP_API}/users") or [])  # type: ignore[arg-type]
+
     def sweep_all(self) -> None:
-        """Every user's inboxes (AppAPI lists all users to an ExApp)."""
+        """Every user's inboxes; the webhooks' filter is brought up to date with their inbox folders."""
         try:
-            users = NextcloudStore(self.auth, "").ocs("GET", "/ocs/v1.php/apps/app_api/api/v1/users")
+            users = self.users()
         except OSError as err:
             log.warning("sweep: could not list users: %s", err)
             return
-        for user in users:  # type: ignore[union-attr]
+        inboxes: set[str] = set()
+        for user in users:
             try:
+                config = self.config_for(user)
+                if not config.enabled:
+                    continue
+                inboxes.update(config.inboxes)
                 found = self.organiser.sweep(user)
                 if found:
                     log.info("sweep: %d file(s) to look at for %s", found, user)
             except Exception as err:
                 log.warning("sweep of %s failed: %s", user, err)
+        self.state.put("", "sweep", {"time": time.time(), "users": len(users)})
+        try:
+            self._refresh_webhooks(inboxes or set(folders(self.admin().values["default_inbox_folders"])))
+        except Exception as err:
+            log.warning("could not update the webhooks' inbox filter: %s", err)
 
     def _sweep_forever(self) -> None:
         while not self.organiser.stop.is_set():
             self.enabled.wait()
-            if not self.organiser.stop.wait(self._sweep_interval()) and self.enabled.is_set():
+            if not self.organiser.stop.wait(self.admin().sweep_interval) and self.enabled.is_set():
                 self.sweep_all()
 
-    def _sweep_interval(self) -> float:
+    # --- settings --------------------------------------------------------------------
+
+    def _values(self, user: str, kind: str, keys: tuple[str, ...]) -> dict[str, str]:
+        records = NextcloudStore(self.auth, user).ocs("POST", f"{APP_API}/{kind}/get-values", {"configKeys": list(keys)})
+        return {r["configkey"]: str(r["configvalue"]) for r in records or [] if r.get("configvalue") is not None}  # type: ignore[union-attr]
+
+    def admin(self) -> AdminConfig:
+        """The admin settings in force (read at most every CONFIG_TTL seconds)."""
+        if self._admin and time.monotonic() - self._admin[0] < CONFIG_TTL:
+            return self._admin[1]
         try:
-            return max(30.0, float(self._admin_values().get("sweep_interval") or DEFAULTS["sweep_interval"]))
-        except (ValueError, OSError):
-            return float(DEFAULTS["sweep_interval"])
+            saved = self._values("", "ex-app/config", tuple(ADMIN_DEFAULTS))
+        except OSError as err:
+            if self._admin:
+                return self._admin[1]
+            log.warning("could not read the admin settings (%s): using the last valid ones", err)
+            saved = {}
+        config = admin_config(saved, self.state.get("", "valid"))
+        self.state.put("", "valid", config.values)
+        for key, problem in self.state.new_problems("", config.problems, saved).items():
+            log.error("admin setting %s not applied: %s; still using %r", key, problem, config.values[key])
+        self._admin = (time.monotonic(), config)
+        return config
 
-    # --- configuration ---------------------------------------------------------------
+    def user_info(self, user: str) -> tuple[tuple[str, ...] | None, str | None]:
+        """The user's groups and Nextcloud time zone (None when Nextcloud does not say)."""
+        data = NextcloudStore(self.auth, user).ocs("GET", "/ocs/v2.php/cloud/user")
+        assert isinstance(data, dict)
+        return tuple(data.get("groups") or ()), data.get("timezone") or None
 
-    def _admin_values(self) -> dict[str, str]:
-        return self._values("", "ex-app/config")
-
-    def _values(self, user: str, kind: str) -> dict[str, str]:
-        records = NextcloudStore(self.auth, user).ocs("POST", f"/ocs/v1.php/apps/app_api/api/v1/{kind}/get-values", {"configKeys": list(KEYS)})
-        return {r["configkey"]: r["configvalue"] for r in records or [] if r.get("configvalue") is not None}  # type: ignore[union-attr]
-
-    def config_for(self, user: str) -> UserConfig:
+    def config_for(self, user: str, fresh: bool = False) -> UserConfig:
         cached = self._configs.get(user)
-        if cached and time.monotonic() - cached[0] < CONFIG_TTL:
+        if cached and not fresh and time.monotonic() - cached[0] < CONFIG_TTL:
             return cached[1]
+        admin = self.admin()
         try:
-            admin = self._admin_values()
-            personal = self._values(user, "ex-app/preference") if user else {}
+            saved = self._values(user, "ex-app/preference", PERSONAL_KEYS)
+            groups, zone = self.user_info(user)
         except OSError as err:
             if cached:
                 return cached[1]
-            log.warning("could not read settings (%s): using defaults", err)
-            admin, personal = {}, {}
-        config = resolve(admin, personal, _server_zone())
-        for problem in config.problems:
-            log.warning("settings of %s: %s", user or "the admin", problem)
+            log.warning("could not read the settings of %s (%s): using the last valid ones", user, err)
+            saved, groups, zone = {}, None, None
+        config = user_config(admin, saved, self.state.get(user, "valid"), user_groups=groups, user_zone=zone, server_zone=zone_named(os.environ.get("TZ")))
+        self.state.put(user, "valid", config.values)
+        for key, problem in self.state.new_problems(user, config.problems, saved).items():
+            log.warning("setting %s of %s not applied: %s; still using %r", key, user, problem, config.values[key])
+            self.notify(user, f"Mobile Backups: your setting “{key}” was not applied",
+                        f"{problem}. Still using “{config.values[key]}”.", self.page_url)
         self._configs[user] = (time.monotonic(), config)
         return config
 
+    def saved_personal(self, user: str) -> dict[str, str]:
+        """What the user saved (absent keys: the admin's default)."""
+        return self._values(user, "ex-app/preference", PERSONAL_KEYS)
 
-def _server_zone() -> ZoneInfo | None:
-    name = os.environ.get("TZ")
-    try:
-        return ZoneInfo(name) if name else None
-    except (KeyError, ValueError):
-        return None
+    def save_personal(self, user: str, values: Mapping[str, str]) -> dict[str, str]:
+        """Check and save a user's settings (the app's own page); nothing is saved if anything is wrong.
+        Returns key -> problem."""
+        values = {k: v.strip() for k, v in values.items() if k in PERSONAL_KEYS}
+        problems = check({k: v for k, v in values.items() if v})
+        config = self.config_for(user, fresh=True)
+        merged = {**config.values, **{k: v for k, v in values.items() if v}}
+        if not problems and (problem := pair_problem(merged["inbox_folders"], merged["library_folder"])):
+            problems["inbox_folders" if values.get("inbox_folders") else "library_folder"] = problem
+        if "layout" in values and values["layout"] and self.admin().values["users_may_change_layout"] in ("0", "false"):
+            problems["layout"] = "the admin does not let users choose their own layout"
+        if not problems and values.get("inbox_folders"):
+            store = NextcloudStore(self.auth, user)
+            missing = [f for f in folders(values["inbox_folders"]) if not store.exists(f)]
+            if missing:
+                problems["inbox_folders"] = "no such folder in your files: " + ", ".join(missing)
+        if problems:
+            return problems
+        store = NextcloudStore(self.auth, user)
+        for key, value in values.items():
+            store.ocs("POST", f"{APP_API}/ex-app/preference", {"configKey": key, "configValue": value})
+        self.config_for(user, fresh=True)
+        log.info("settings of %s saved: %s", user, values)
+        return {}
+
+    # --- telling the user --------------------------------------------------------------
+
+    def notify(self, user: str, subject: str, message: str, link: str = "") -> None:
+        """A Nextcloud notification (AppAPI's endpoint; the link must be absolute)."""
+        params = {"object": "app_api", "object_id": f"mobile_backups-{time.time_ns()}", "subject_type": "app_api_ex_app",
+                  "subject_params": {"rich_subject": subject, "rich_subject_params": {}, "rich_message": message or subject,
+                                     "rich_message_params": {}, "link": link or self.page_url}}
+        try:
+            NextcloudStore(self.auth, user).ocs("POST", f"{APP_API}/notification", {"params": params})
+        except (OSError, DavError) as err:
+            log.warning("could not notify %s (%s): %s", user, err, subject)
+
+    def files_url(self, folder: str) -> str:
+        return f"{self.auth.nextcloud_url.rstrip('/')}/index.php/apps/files/?dir={quote('/' + folder.strip('/'))}"
+
+    def batch_done(self, user: str, summary: Summary) -> None:
+        subject, message = summary.describe(self.config_for(user).library)
+        self.notify(user, subject, message, self.files_url(summary.common_folder(self.config_for(user).library)))

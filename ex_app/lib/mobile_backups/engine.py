@@ -316,8 +316,8 @@ def _roll_forward(store: Store, src: str, dst: str, notes: list[str]) -> bool:
     return False
 
 
-def undo(store: Store, journal_path: Path) -> list[str]:
-    """Put every file a run moved back where it was; report what could not be."""
+def undo(store: Store, journal_path: Path, restored: list[str] | None = None) -> list[str]:
+    """Put every file a run moved back where it was (appending each to `restored`); report what could not be."""
     state = read_journal(journal_path)
     journal = Journal(journal_path)
     notes: list[str] = []
@@ -329,6 +329,8 @@ def undo(store: Store, journal_path: Path) -> list[str]:
             if store.exists(dst) and not store.exists(src):
                 store.move(dst, src)
                 notes.append(f"put back {dst} -> {src}")
+                if restored is not None:
+                    restored.append(src)
             elif store.exists(src) and not store.exists(dst):
                 notes.append(f"already back: {src}")
             else:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urlsplit
+from xml.sax.saxutils import escape
 
 import niquests
 
@@ -23,11 +24,10 @@ from .store import Entry
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
-PROPFIND_BODY = (
-    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
-    "<d:getcontentlength/><d:getlastmodified/><d:resourcetype/><d:getetag/><oc:fileid/>"
-    "</d:prop></d:propfind>"
-)
+PROPS = "<d:prop><d:getcontentlength/><d:getlastmodified/><d:resourcetype/><d:getetag/><oc:fileid/></d:prop>"
+NAMESPACES = 'xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"'
+PROPFIND_BODY = f'<?xml version="1.0"?><d:propfind {NAMESPACES}>{PROPS}</d:propfind>'
+
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,23 @@ class NextcloudStore:
             etag=(prop.findtext(f"{DAV}getetag") or "").strip('"'),
             file_id=int(file_id) if file_id else None,
         )
+
+    def path_of(self, file_id: int) -> str | None:
+        """The path of one of the user's files or folders by its id (WebDAV SEARCH), or None."""
+        body = (
+            f'<?xml version="1.0"?><d:searchrequest {NAMESPACES}><d:basicsearch><d:select>{PROPS}</d:select>'
+
+            f"<d:from><d:scope><d:href>/files/{escape(self.user)}</d:href><d:depth>infinity</d:depth></d:scope></d:from>"
+            f"<d:where><d:eq><d:prop><oc:fileid/></d:prop><d:literal>{int(file_id)}</d:literal></d:eq></d:where>"
+            "</d:basicsearch></d:searchrequest>"
+        )
+        self.requests += 1
+        response = self.http.request("SEARCH", f"{self.auth.nextcloud_url.rstrip('/')}/remote.php/dav/", data=body,
+                                     headers={"Content-Type": "text/xml"}, timeout=60)
+        if response.status_code != 207:
+            raise DavError(response.status_code, f"SEARCH fileid {file_id}: HTTP {response.status_code}")
+        nodes = [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+        return nodes[0].path if nodes else None
 
     def stat(self, path: str) -> Node | None:
         nodes = self.propfind(path, 0)

@@ -12,14 +12,15 @@ import posixpath
 import re
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .config import UserConfig
-from .engine import Decision, Settings, analyse, execute, finish_interrupted, plan, within
+from .engine import Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from .journal import Journal
 from .kinds import is_sidecar
 from .planner import Item
@@ -39,8 +40,9 @@ class UserStore(Store, Protocol):
 
 
 FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a photo placed this recently
-SETTLE_SECONDS = 2.0
-READERS = 4  # parallel metadata reads per batch  # an upload may still be written: wait this long after its last event
+SETTLE_SECONDS = 2.0  # an upload may still be written: wait this long after its last event
+READERS = 4  # parallel metadata reads per batch
+QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
 
 
@@ -51,8 +53,60 @@ def stem_key(name: str) -> str:
     return f"{match[1]}_{match[2]}" if match else base
 
 
-def inbox_of(path: str, config: UserConfig) -> str | None:
-    """The inbox a path is in, unless it already sits in the library's folders."""
+@dataclass
+class Summary:
+    """What one batch did for a user: what the notification says."""
+
+    moved: int = 0  # photos and videos (their sidecars move too, uncounted)
+    videos: int = 0
+    duplicates: int = 0
+    problems: int = 0
+    folders: Counter[str] = field(default_factory=Counter)  # destination folders, relative to the library
+    last: float = field(default_factory=time.monotonic)
+
+    def add(self, decision: Decision) -> None:
+        self.last = time.monotonic()
+        if decision.action in ("move", "companion") and decision.destination:
+            self.moved += decision.item.kind != "other"
+            self.videos += decision.item.kind == "video"
+            self.folders[posixpath.dirname(decision.destination)] += 1
+        elif decision.action == "duplicate":
+            self.duplicates += 1
+        elif decision.item.kind != "other":
+            self.problems += 1
+
+    def common_folder(self, library: str) -> str:
+        """The deepest folder that holds everything moved (the library itself at worst)."""
+        parts = [f.split("/") for f in self.folders if f]
+        common = []
+        for level in zip(*parts) if parts else ():
+            if len(set(level)) != 1:
+                break
+            common.append(level[0])
+        return posixpath.join(library, *common)
+
+    def describe(self, library: str) -> tuple[str, str]:
+        where = self.common_folder(library)
+        if self.moved:
+            photos = self.moved - self.videos
+            counts = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((photos, "photo"), (self.videos, "video")) if n]
+            subject = f"{' and '.join(counts) or 'Sidecar files'} organised into {where}"
+        else:
+            subject = "Nothing was organised"
+        rest = []
+        if self.duplicates:
+            rest.append(f"{self.duplicates} duplicate{'s' if self.duplicates != 1 else ''} left in the inbox (identical files are already in the library)")
+        if self.problems:
+            rest.append(f"{self.problems} file{'s' if self.problems != 1 else ''} left in the inbox because of a problem (see the Nextcloud log)")
+        folders = ", ".join(sorted(self.folders)[:5]) + (" …" if len(self.folders) > 5 else "")
+        return subject, "; ".join(rest) or (f"Folders: {folders}" if folders else "All done.")
+
+
+def inbox_of(path: str, config: UserConfig, extra: str | None = None) -> str | None:
+    """The inbox a path is in (or `extra`, a folder the user asked to organise), unless it already
+    sits in the library's folders."""
+    if extra and within(path, extra) and path != extra and not within(path, config.library):
+        return extra
     for inbox in config.inboxes:
         if within(path, inbox) and path != inbox:
             library_inside = within(config.library, inbox)
@@ -63,13 +117,16 @@ def inbox_of(path: str, config: UserConfig) -> str | None:
 
 
 class Organiser:
-    def __init__(self, store_for: Callable[[str], UserStore], queue: WorkQueue, storage: Path, config_for: Callable[[str], UserConfig]) -> None:
+    def __init__(self, store_for: Callable[[str], UserStore], queue: WorkQueue, storage: Path, config_for: Callable[[str], UserConfig],
+                 on_batch: Callable[[str, Summary], None] | None = None) -> None:
         self.store_for = store_for
         self.queue = queue
         self.storage = storage
         self.config_for = config_for
+        self.on_batch = on_batch  # told once a user's batch is over (a notification), not per file
         self.stop = threading.Event()
         self._recovered: set[str] = set()
+        self._summaries: dict[str, Summary] = {}
 
     def journal_dir(self, user: str) -> Path:
         return self.storage / "journals" / user
@@ -80,17 +137,34 @@ class Organiser:
             batches = self.queue.due()
             for user, jobs in batches.items():
                 self.process(user, jobs)
+            quiet_in = self.report_batches()
             if not batches:
                 wait = self.queue.next_due_in()
-                self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, 60.0))
+                self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, quiet_in, 60.0))
                 self.queue.wake.clear()
+
+    def report_batches(self, quiet: float = QUIET_SECONDS) -> float:
+        """Tell `on_batch` about every user whose batch is over; seconds until the next may be."""
+        next_in = 60.0
+        for user, summary in list(self._summaries.items()):
+            left = quiet - (time.monotonic() - summary.last)
+            if left <= 0 and not self.queue.pending(user):
+                del self._summaries[user]
+                if self.on_batch and (summary.moved or summary.duplicates or summary.problems):
+                    try:
+                        self.on_batch(user, summary)
+                    except Exception as err:  # a notification is not worth stopping the worker for
+                        log.warning("%s: could not report the batch: %s", user, err)
+            else:
+                next_in = min(next_in, max(left, 1.0))
+        return next_in
 
     def process(self, user: str, jobs: list[Job]) -> None:
         config = self.config_for(user)
         by_folder: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
-            if inbox_of(job.path, config) is None:
-                self.queue.done(job)  # outside the inboxes, or our own move into the library
+            if not config.enabled or inbox_of(job.path, config, job.root) is None:
+                self.queue.done(job)  # turned off, outside the inboxes, or our own move into the library
             else:
                 by_folder[posixpath.dirname(job.path)].append(job)
         if not by_folder:
@@ -110,6 +184,10 @@ class Organiser:
 
     def _organise_folder(self, store: UserStore, user: str, config: UserConfig, folder: str, jobs: list[Job]) -> None:
         entries = {e.path: e for e in store.entries(folder)}
+        for job in [j for j in jobs if j.path in entries]:  # looked at before, unchanged: stays (duplicates, problems, undone)
+            if self.queue.is_settled(user, job.path, entries[job.path].size, entries[job.path].mtime):
+                self.queue.done(job)
+                jobs.remove(job)
         wanted = {stem_key(posixpath.basename(j.path)) for j in jobs if j.path in entries}
         related = [e for e in entries.values() if stem_key(posixpath.basename(e.path)) in wanted]
         with ThreadPoolExecutor(READERS) as pool:  # range requests overlap; the moves stay in order
@@ -144,6 +222,7 @@ class Organiser:
 
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item
+        self._summaries.setdefault(user, Summary()).add(decision)
         if decision.action in ("move", "companion"):
             log.info("%s: %s -> %s/%s (%d bytes read)", user, item.path, self.config_for(user).library, decision.destination, item.bytes_read)
         else:
@@ -151,16 +230,35 @@ class Organiser:
             level = logging.INFO if decision.action == "duplicate" else logging.WARNING
             log.log(level, "%s: %s stays in place: %s", user, item.path, decision.reason)
 
-    def sweep(self, user: str) -> int:
-        """Queue every file in the user's inboxes that no event brought and that is not settled."""
+    def sweep(self, user: str, folder: str | None = None) -> int:
+        """Queue every file in the user's inboxes (or in `folder`, which the user asked to organise)
+        that no event brought and that is not settled."""
         config = self.config_for(user)
+        if not config.enabled:
+            return 0
         store = self.store_for(user)
         found = []
-        for inbox in config.inboxes:
+        for inbox in [folder] if folder is not None else config.inboxes:
             # when the inbox is the library (iOS), only its top level holds new uploads
             entries = store.entries(inbox) if inbox == config.library else store.walk(inbox)
             for entry in entries:
-                if inbox_of(entry.path, config) and not self.queue.is_settled(user, entry.path, entry.size, entry.mtime):
+                if inbox_of(entry.path, config, folder) and not self.queue.is_settled(user, entry.path, entry.size, entry.mtime):
                     found.append(entry.path)
-        self.queue.add_many(user, found)
+        self.queue.add_many(user, found, root=folder)
         return len(found)
+
+    def hold(self, user: str, paths: list[str], reason: str) -> None:
+        """Files put back by an undo stay where they are until they change."""
+        store = self.store_for(user)
+        for folder in {posixpath.dirname(p) for p in paths}:
+            for entry in store.entries(folder):
+                if entry.path in paths:
+                    self.queue.settle(user, entry.path, entry.size, entry.mtime, reason)
+
+    def preview(self, user: str, folder: str | None = None) -> list[Decision]:
+        """What organising the user's inboxes (or `folder`) would do now; nothing is moved."""
+        config = self.config_for(user)
+        folders = [folder] if folder is not None else list(config.inboxes)
+        store = self.store_for(user)
+        present = [f for f in folders if store.exists(f)]
+        return organise(store, present, Settings(config.layout, config.zone, config.library), None, lambda decision: None)

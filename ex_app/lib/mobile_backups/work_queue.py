@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS queue (
     version INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     parked INTEGER NOT NULL DEFAULT 0,
+    root TEXT,  -- a folder the user asked to organise (Files action), treated as an inbox
     PRIMARY KEY (user, path)
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue (parked, due);
@@ -52,6 +53,7 @@ class Job:
     path: str
     attempts: int
     version: int  # bumped by every new event: a look that started earlier does not clear a later one
+    root: str | None = None  # a folder the user asked to organise, treated as an inbox
 
 
 class WorkQueue:
@@ -74,11 +76,12 @@ class WorkQueue:
             )
         self.wake.set()
 
-    def add_many(self, user: str, paths: list[str]) -> None:
+    def add_many(self, user: str, paths: list[str], root: str | None = None) -> None:
         with self._lock:
             self._db.executemany(
-                "INSERT INTO queue (user, path, due) VALUES (?, ?, ?) ON CONFLICT (user, path) DO NOTHING",
-                [(user, p, time.time()) for p in paths],
+                "INSERT INTO queue (user, path, due, root) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user, path) DO UPDATE SET root = COALESCE(excluded.root, root)",
+                [(user, p, time.time(), root) for p in paths],
             )
         self.wake.set()
 
@@ -86,11 +89,11 @@ class WorkQueue:
         """Due jobs, by user."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT user, path, attempts, version FROM queue WHERE parked = 0 AND due <= ? ORDER BY due LIMIT ?", (time.time(), limit)
+                "SELECT user, path, attempts, version, root FROM queue WHERE parked = 0 AND due <= ? ORDER BY due LIMIT ?", (time.time(), limit)
             ).fetchall()
         jobs: dict[str, list[Job]] = {}
-        for user, path, attempts, version in rows:
-            jobs.setdefault(user, []).append(Job(user, path, attempts, version))
+        for user, path, attempts, version, root in rows:
+            jobs.setdefault(user, []).append(Job(user, path, attempts, version, root))
         return jobs
 
     def next_due_in(self) -> float | None:
@@ -117,9 +120,23 @@ class WorkQueue:
         with self._lock:
             return self._db.execute("SELECT user, path, error FROM queue WHERE parked = 1").fetchall()
 
-    def pending(self) -> int:
+    def pending(self, user: str | None = None) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM queue WHERE parked = 0").fetchone()[0]
+            if user is None:
+                return self._db.execute("SELECT COUNT(*) FROM queue WHERE parked = 0").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM queue WHERE parked = 0 AND user = ?", (user,)).fetchone()[0]
+
+    def pending_by_user(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT user, COUNT(*) FROM queue WHERE parked = 0 GROUP BY user").fetchall())
+
+    def settled_count(self, user: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM settled WHERE user = ?", (user,)).fetchone()[0]
+
+    def settled_by_user(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT user, COUNT(*) FROM settled GROUP BY user").fetchall())
 
     # Where a photo went, so that its live-photo video or sidecar arriving later can follow it.
 

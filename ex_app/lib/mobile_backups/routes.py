@@ -1,0 +1,194 @@
+"""The ExApp's HTTP routes besides AppAPI's own (/heartbeat, /init, /enabled).
+
+Every route is behind AppAPI's signature (`AppAPIAuthMiddleware` in main.py), which gives the
+user the request is for: "" for AppAPI itself (webhooks, occ commands), a user id for requests
+the browser makes through AppAPI's proxy (pages, Files actions; only the routes in
+appinfo/info.xml get through it).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from . import commands, pages
+from .app import App
+from .config import PERSONAL_KEYS, check, example_destination
+from .engine import within
+from .ui import TOP_MENU
+
+router = APIRouter()
+STATE: dict[str, App] = {}
+
+
+def app() -> App:
+    return STATE["app"]
+
+
+def nextcloud_itself(request: Request) -> None:
+    """occ commands come from AppAPI with no user; never from a user through the proxy."""
+    if request.scope.get("username"):
+        raise HTTPException(403, "only AppAPI itself may call this")
+
+
+def user_of(request: Request) -> str:
+    user = request.scope.get("username") or ""
+    if not user:
+        raise HTTPException(401, "log in to Nextcloud first")
+    return user
+
+
+def same_site(request: Request) -> None:
+    """The proxy needs no CSRF token, so a browser POST must come from Nextcloud's own pages."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise HTTPException(403, "cross-site request refused")
+
+
+@router.post("/webhook")
+async def webhook(request: Request) -> dict:
+    """webhook_listeners calls this through AppAPI, as the event's user (not through the proxy, which
+    has no route to it): store the paths and answer at once."""
+    app().on_event(await request.json())
+    return {}
+
+
+# --- occ commands ------------------------------------------------------------------------
+
+
+def _occ(request: Request, body: dict) -> tuple[dict, dict]:
+    """AppAPI's occ call: {"occ": {"arguments": {...}|null, "options": {...}|null}}."""
+    nextcloud_itself(request)
+    occ = body.get("occ") or {}
+    return occ.get("arguments") or {}, occ.get("options") or {}
+
+
+@router.post("/occ/organise")
+def occ_organise(request: Request, body: dict) -> Response:
+    _, options = _occ(request, body)
+    if bool(options.get("user")) == bool(options.get("all")):
+        return Response("Give either --user USER or --all.\n", media_type="text/plain")
+    users = [options["user"]] if options.get("user") else app().users()
+    return Response(commands.organise(app().organiser, users, bool(options.get("dry-run"))), media_type="text/plain")
+
+
+@router.post("/occ/status")
+def occ_status(request: Request, body: dict) -> Response:
+    _occ(request, body)
+    return Response(commands.status(app().organiser, app().enabled.is_set(), app().state.get("", "sweep")), media_type="text/plain")
+
+
+@router.post("/occ/undo")
+def occ_undo(request: Request, body: dict) -> Response:
+    arguments, _ = _occ(request, body)
+    run = str(arguments.get("run") or "")
+    return Response(commands.undo_run(app().organiser, run), media_type="text/plain")
+
+
+# --- the personal settings page (plain users cannot save the declarative form on Nextcloud 34) -----
+
+
+def _settings_page(user: str, message: str = "", problems: dict | None = None, tried: dict | None = None) -> HTMLResponse:
+    config = app().config_for(user, fresh=True)
+    saved = tried if tried is not None else app().saved_personal(user)
+    problems = {**config.problems, **(problems or {})}
+    admin = app().admin()
+    html = pages.settings_page(user, config.values, saved, problems, example_destination(config.values),
+                               may_change_layout=admin.values["users_may_change_layout"] not in ("0", "false"),
+                               enabled=config.enabled, why_disabled=config.why_disabled, message=message)
+    return HTMLResponse(html, status_code=422 if problems and tried is not None else 200)
+
+
+@router.get("/settings")
+def settings_get(request: Request) -> HTMLResponse:
+    return _settings_page(user_of(request))
+
+
+@router.post("/settings")
+async def settings_post(request: Request) -> HTMLResponse:
+    """A form post (or JSON): check everything, save all or nothing."""
+    user = user_of(request)
+    same_site(request)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        values = {k: str(v) for k, v in (await request.json()).items()}
+    else:
+        values = {k: v[-1] for k, v in parse_qs((await request.body()).decode(), keep_blank_values=True).items()}  # last: the checkbox
+    values = {k: v for k, v in values.items() if k in PERSONAL_KEYS}
+    problems = await run_in_threadpool(app().save_personal, user, values)
+    if problems:
+        return await run_in_threadpool(_settings_page, user, "Not saved: " + "; ".join(problems.values()), problems, values)
+    return await run_in_threadpool(_settings_page, user, "Saved.")
+
+
+@router.get("/example")
+def example(request: Request, layout: str = "", library: str = "") -> JSONResponse:
+    """The live example on the settings page."""
+    config = app().config_for(user_of(request))
+    values = {**config.values, **{k: v for k, v in (("layout", layout), ("library_folder", library)) if v.strip()}}
+    problems = check({"layout": values["layout"], "library_folder": values["library_folder"]})
+    if problems:
+        return JSONResponse({"problem": "; ".join(problems.values())})
+    return JSONResponse({"example": example_destination(values)})
+
+
+# --- Files actions and the preview page ------------------------------------------------------
+
+
+def _folder_of(body: dict) -> str:
+    files = body.get("files") or []
+    if len(files) != 1 or files[0].get("fileType") != "dir":
+        raise HTTPException(400, "choose one folder")
+    path = f"{str(files[0].get('directory') or '').strip('/')}/{files[0].get('name') or ''}".strip("/")
+    if not path or any(part in ("", ".", "..") for part in path.split("/")):
+        raise HTTPException(400, "not a folder in your files")
+    return path
+
+
+@router.post("/files/organise")
+def files_organise(request: Request, body: dict) -> dict:
+    user, folder = user_of(request), _folder_of(body)
+    same_site(request)
+    config = app().config_for(user)
+    if within(folder, config.library) and folder not in config.inboxes:
+        app().notify(user, f"{folder} is already in your library", "Mobile Backups organises folders outside the library.",
+                     app().files_url(folder))
+        return {}
+    if not config.enabled:
+        app().notify(user, "Mobile Backups is off for you", config.why_disabled)
+        return {}
+    found = app().organiser.sweep(user, folder)
+    app().organiser.queue.wake.set()
+    return {"queued": found}
+
+
+@router.post("/files/preview")
+def files_preview(request: Request, body: dict) -> dict:
+    user_of(request), _folder_of(body)
+    return {"redirect_handler": f"{TOP_MENU}/preview"}
+
+
+@router.get("/preview")
+def preview(request: Request, fileId: int | None = None, folder: str = "") -> HTMLResponse:
+    user = user_of(request)
+    store = app().organiser.store_for(user)
+    if fileId is not None:
+        folder = store.path_of(fileId) or ""
+    folder = folder.strip("/")
+    config = app().config_for(user)
+    if not folder or any(part in (".", "..") for part in folder.split("/")):
+        return HTMLResponse(pages.preview_page(folder, [], config.library, "No such folder in your files."), status_code=404)
+    if within(folder, config.library) and folder not in config.inboxes:
+        return HTMLResponse(pages.preview_page(folder, [], config.library, f"{folder} is already in your library."))
+    return HTMLResponse(pages.preview_page(folder, app().organiser.preview(user, folder), config.library))
+
+
+@router.get("/js/embedded.js")
+def embedded_js() -> Response:
+    return Response(pages.EMBEDDED_JS, media_type="application/javascript")
+
+
+@router.get("/img/app.svg")
+def icon() -> Response:
+    return Response(pages.ICON, media_type="image/svg+xml")
