@@ -1,4 +1,5 @@
-"""The ExApp over real HTTP: AppAPI's signature is required everywhere but /heartbeat."""
+"""The ExApp over real HTTP, against a stand-in Nextcloud on a real port: AppAPI's signature is
+required everywhere but /heartbeat; settings, occ commands and Files actions."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from conftest import ROOT
+from fake_nextcloud import FakeNextcloud
 
 SECRET = "s" * 64
 
@@ -25,13 +27,24 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def exapp(tmp_path_factory):
-    """main.py as AppAPI starts it; Nextcloud itself is absent (an unused port)."""
+def nextcloud():
+    fake = FakeNextcloud()
+    fake.users = {
+        "admin": {"groups": ["admin"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
+        "bob": {"groups": ["family"], "timezone": "America/New_York", "folders": {"InstantUpload", "Camera"}},
+    }
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def exapp(tmp_path_factory, nextcloud):
+    """main.py as AppAPI starts it, with the stand-in Nextcloud."""
     storage = tmp_path_factory.mktemp("storage")
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin", "APP_ID": "mobile_backups", "APP_SECRET": SECRET, "APP_VERSION": "0.1.0",
-        "APP_HOST": "127.0.0.1", "APP_PORT": str(port), "NEXTCLOUD_URL": f"http://127.0.0.1:{free_port()}",
+        "APP_HOST": "127.0.0.1", "APP_PORT": str(port), "NEXTCLOUD_URL": nextcloud.url,
         "APP_PERSISTENT_STORAGE": str(storage), "PYTHONPATH": str(ROOT / "ex_app" / "lib"),
     }
     process = subprocess.Popen([sys.executable, "main.py"], cwd=ROOT / "ex_app" / "lib", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -94,3 +107,92 @@ def test_paths_that_could_leave_the_owners_files_are_dropped(exapp):
     for path in ("/alice/files/InstantUpload/../../bob/files/x.jpg", "/alice/files_trashbin/x.jpg", "relative/x.jpg", "/alice/files/"):
         assert httpx.post(base + "/webhook", json=event(path), headers=signed("")).status_code == 200
     assert not {p for _, p in queued(storage) if ".." in p or "trashbin" in p or p.startswith("relative")}
+
+
+# --- the settings page (what plain users use: the declarative form returns 403 for them on Nextcloud 34) -----
+
+
+@pytest.mark.parametrize("user", ["bob", "admin"], ids=["plain user", "admin"])
+def test_the_settings_page_shows_what_is_in_force(exapp, nextcloud, user):
+    base, _ = exapp
+    page = httpx.get(base + "/settings", headers=signed(user))
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert f"Settings of <b>{user}</b>" in page.text
+    assert "InstantUpload, Photos, AutoUpload" in page.text and "Photos/2024/11/IMG_1234.jpg" in page.text
+
+
+def test_settings_need_a_signature(exapp, nextcloud):
+    base, _ = exapp
+    before = dict(nextcloud.preferences)
+    assert httpx.get(base + "/settings").status_code == 401
+    assert httpx.post(base + "/settings", data={"layout": "{year}"}).status_code == 401
+    assert httpx.post(base + "/settings", data={"layout": "{year}"}, headers=signed("bob", "wrong" * 13)).status_code == 401
+    assert httpx.get(base + "/settings", headers=signed("")).status_code == 401  # AppAPI itself is no user
+    assert nextcloud.preferences == before
+
+
+@pytest.mark.parametrize("form, words", [
+    ({"layout": "{year}/{nope}"}, "unknown token {nope}"),
+    ({"library_folder": "InstantUpload/Sorted"}, "is inside the inbox folder &#x27;InstantUpload&#x27;"),
+    ({"inbox_folders": "Camera, NoSuchFolder"}, "no such folder in your files: NoSuchFolder"),
+    ({"library_folder": "../Elsewhere"}, "&#x27;..&#x27;"),
+], ids=["bad template", "library in inbox", "missing folder", "leaves the files"])
+def test_bad_settings_are_refused_with_the_problem_named_and_nothing_saved(exapp, nextcloud, form, words):
+    base, _ = exapp
+    before = dict(nextcloud.preferences.get("bob", {}))
+    answer = httpx.post(base + "/settings", data=form, headers=signed("bob"))
+    assert answer.status_code == 422 and "Not saved" in answer.text and words in answer.text
+    assert nextcloud.preferences.get("bob", {}) == before
+
+
+def test_good_settings_are_saved_as_the_user_and_take_effect(exapp, nextcloud):
+    base, _ = exapp
+    form = {"organise": "1", "inbox_folders": "Camera", "library_folder": "Pictures", "layout": "{year}/{month_name}"}
+    answer = httpx.post(base + "/settings", data=form, headers=signed("bob"))
+    assert answer.status_code == 200 and "Saved." in answer.text
+    assert nextcloud.preferences["bob"] == form
+    assert "Pictures/2024/November/IMG_1234.jpg" in answer.text
+    assert "admin" not in nextcloud.preferences  # only bob's own preferences were written
+
+
+def test_a_cross_site_post_is_refused(exapp, nextcloud):
+    base, _ = exapp
+    before = dict(nextcloud.preferences.get("bob", {}))
+    answer = httpx.post(base + "/settings", data={"layout": "{year}"}, headers={**signed("bob"), "Sec-Fetch-Site": "cross-site"})
+    assert answer.status_code == 403 and nextcloud.preferences.get("bob", {}) == before
+
+
+def test_the_live_example(exapp):
+    base, _ = exapp
+    good = httpx.get(base + "/example", params={"layout": "{year}/{week}", "library": "Pics"}, headers=signed("bob")).json()
+    assert good == {"example": "Pics/2024/47/IMG_1234.jpg"}
+    bad = httpx.get(base + "/example", params={"layout": "{year}/{x}"}, headers=signed("bob")).json()
+    assert "unknown token {x}" in bad["problem"]
+
+
+# --- occ commands and Files actions ------------------------------------------------------------
+
+
+def occ(base: str, name: str, user: str = "", **occ_input) -> httpx.Response:
+    return httpx.post(f"{base}/occ/{name}", json={"occ": {"arguments": occ_input.get("arguments"), "options": occ_input.get("options")}},
+                      headers=signed(user), timeout=30)
+
+
+def test_occ_commands_answer_appapi_only(exapp):
+    base, _ = exapp
+    status = occ(base, "status")
+    assert status.status_code == 200 and "queue:" in status.text and "last sweep" in status.text
+    assert occ(base, "status", user="bob").status_code == 403  # a user through the proxy
+    assert httpx.post(f"{base}/occ/status", json={}).status_code == 401
+    assert "--user USER or --all" in occ(base, "organise", options={"user": None, "all": False, "dry-run": False}).text
+    assert "No run 'nobody/2020-01-01'" in occ(base, "undo", arguments={"run": "nobody/2020-01-01"}).text
+
+
+def test_files_preview_sends_the_browser_to_the_apps_page(exapp):
+    base, _ = exapp
+    folder = {"files": [{"fileId": 9, "name": "Camera", "directory": "/", "fileType": "dir", "mime": "httpd/unix-directory"}]}
+    answer = httpx.post(base + "/files/preview", json=folder, headers=signed("bob"))
+    assert answer.status_code == 200 and answer.json() == {"redirect_handler": "mobile_backups/preview"}
+    assert httpx.post(base + "/files/preview", json=folder).status_code == 401
+    escape = {"files": [{"fileId": 9, "name": "..", "directory": "/", "fileType": "dir"}]}
+    assert httpx.post(base + "/files/organise", json=escape, headers=signed("bob")).status_code == 400

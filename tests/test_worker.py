@@ -5,11 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from mobile_backups import samples
+from mobile_backups import commands, samples
 from mobile_backups.config import default_config
 from mobile_backups.samples import Exif
 from mobile_backups.service import Organiser, inbox_of, stem_key
@@ -196,3 +197,64 @@ def test_a_live_photo_video_arriving_later_follows_its_still(tmp_path):
     run_due(worker, queue)
     assert {"2024/11/IMG_0007 (2).HEIC", "2024/11/IMG_0007 (2).MOV", "2024/11/IMG_0007 (2).AAE"} <= set(tree(home / "Photos"))
     assert not list((home / "InstantUpload").iterdir())
+
+
+def test_a_batch_is_reported_once_when_it_is_over(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    reports = []
+    worker.on_batch = lambda user, summary: reports.append((user, summary))
+    samples.jpeg(home / "InstantUpload/IMG_1.jpg", exif=NOV, seed=1)
+    samples.jpeg(home / "InstantUpload/IMG_2.jpg", exif=NOV, seed=2)
+    (home / "InstantUpload/IMG_3.jpg").write_bytes((home / "InstantUpload/IMG_1.jpg").read_bytes())  # a duplicate
+    samples.video(home / "InstantUpload/VID_20241124_153500.mp4")
+    worker.sweep("alice")
+    run_due(worker, queue)
+    assert worker.report_batches(quiet=60) > 0 and not reports  # not over yet: nothing said
+    worker.report_batches(quiet=0)
+    [(user, summary)] = reports
+    assert user == "alice" and (summary.moved, summary.videos, summary.duplicates, summary.problems) == (3, 1, 1, 0)
+    subject, message = summary.describe("Photos")
+    assert subject == "2 photos and 1 video organised into Photos/2024/11"
+    assert "1 duplicate left in the inbox" in message
+    worker.report_batches(quiet=0)
+    assert len(reports) == 1  # once per batch, not per file
+
+
+def test_a_folder_the_user_chose_is_organised_though_it_is_no_inbox(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.jpeg(home / "Old phone/DCIM/IMG_7.jpg", exif=NOV)
+    assert worker.sweep("alice", "Old phone") == 1
+    run_due(worker, queue)
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_7.jpg"] and not tree(home / "Old phone")
+
+
+def test_undo_puts_a_run_back_and_the_files_stay_put(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.jpeg(home / "InstantUpload/IMG_8.jpg", exif=NOV)
+    worker.sweep("alice")
+    run_due(worker, queue)
+    status = commands.status(worker, True, {})
+    [run] = [line.split(":")[0].strip() for line in status.splitlines() if line.startswith("  alice/")]
+    assert "alice: 1 file(s) organised in 1 run(s)" in status
+    assert "1 file(s) put back" in commands.undo_run(worker, run)
+    assert sorted(tree(home / "InstantUpload")) == ["IMG_8.jpg"]
+    queue.add("alice", "InstantUpload/IMG_8.jpg")  # the undo's own move fires an event
+    run_due(worker, queue)
+    assert worker.sweep("alice") == 0 and sorted(tree(home / "InstantUpload")) == ["IMG_8.jpg"]
+    assert "1 put back" in commands.status(worker, True, {})
+
+
+def test_occ_organise_waits_for_the_queue_and_the_dry_run_moves_nothing(tmp_path):
+    worker, queue, home = make_worker(tmp_path)
+    samples.jpeg(home / "InstantUpload/IMG_9.jpg", exif=NOV)
+    dry = commands.organise(worker, ["alice"], dry_run=True)
+    assert "alice: InstantUpload/IMG_9.jpg -> Photos/2024/11/IMG_9.jpg" in dry and "1 of 1 file(s) would move" in dry
+    assert sorted(tree(home / "InstantUpload")) == ["IMG_9.jpg"] and queue.pending() == 0
+    threading.Thread(target=worker.run, daemon=True).start()
+    try:
+        out = commands.organise(worker, ["alice"], dry_run=False)
+    finally:
+        worker.stop.set()
+        queue.wake.set()
+    assert "alice: 1 file(s) queued from InstantUpload, Photos, AutoUpload" in out and "alice: done" in out
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_9.jpg"]
