@@ -347,11 +347,15 @@ class ExApp:
         out = self.nextcloud.occ("webhook_listeners:list", "--output=json", retries=3).stdout
         return [w for w in json.loads(out or "[]") if w.get("appId") == APP_ID]
 
-    def set_config(self, key: str, value: str) -> None:
-        """An admin setting (AppAPI's appconfig_ex, what the admin settings form writes); restored by `restore_config`."""
+    def remember_config(self, key: str) -> None:
+        """Keep an admin setting's value from before the suite, for `restore_config`."""
         if key not in self.saved_config:
             got = self.nextcloud.occ("app_api:app:config:get", APP_ID, key, check=False, retries=3)
             self.saved_config[key] = got.stdout.strip() if got.returncode == 0 else None
+
+    def set_config(self, key: str, value: str) -> None:
+        """An admin setting (AppAPI's appconfig_ex, what the admin settings form writes); restored by `restore_config`."""
+        self.remember_config(key)
         exists = self.nextcloud.occ("app_api:app:config:get", APP_ID, key, check=False, retries=3).returncode == 0
         self.nextcloud.occ("app_api:app:config:set", APP_ID, key, f"--value={value}", *(["--update-only"] if exists else []), retries=3)
 

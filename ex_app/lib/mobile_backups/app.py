@@ -123,11 +123,13 @@ class App:
         nc = AsyncNextcloudApp()
         await nc.set_user("")
         self._set_enabled(True)
-        await nc.ui.settings.register_form(admin_form(self.page_url))
-        await nc.ui.settings.register_form(personal_form(self.page_url))
-        await register_ui(nc)
-        inboxes = list(self.admin().values["default_inbox_folders"].split(","))
-        await self._register_webhooks(nc, folders(",".join(inboxes)))
+        await self._register_webhooks(nc, folders(self.admin().values["default_inbox_folders"]))
+        try:  # organising does not depend on these: a failure is logged, not fatal
+            await nc.ui.settings.register_form(admin_form(self.page_url))
+            await nc.ui.settings.register_form(personal_form(self.page_url))
+            await register_ui(nc)
+        except Exception as err:
+            log.error("Mobile Backups: could not register its settings forms, occ commands or Files actions: %s", err)
         threading.Thread(target=self.sweep_all, daemon=True, name="sweep-at-enable").start()
         return ""
 

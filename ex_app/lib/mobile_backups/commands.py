@@ -35,8 +35,9 @@ def organise(organiser: Organiser, users: list[str], dry_run: bool, wait_at_most
     for user in users:
         config = organiser.config_for(user)
         if not config.enabled:
-            say(f"{user}: skipped, {config.why_disabled}")
-            continue
+            say(f"{user}: organising is off, {config.why_disabled}" + ("; this is what it would do:" if dry_run else ": skipped"))
+            if not dry_run:
+                continue
         if dry_run:
             decisions = organiser.preview(user)
             for d in decisions:
