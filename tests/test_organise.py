@@ -99,6 +99,21 @@ def test_name_clash_gets_a_suffix_and_identical_content_is_a_duplicate(inbox, tm
     assert sorted(tree(library)) == ["2024/11/IMG_1 (2).jpg", "2024/11/IMG_1.jpg"]
 
 
+def test_photos_of_the_same_size_are_told_apart_without_reading_them_whole(inbox, tmp_path):
+    """A burst: the same scene, the same size, other dates. The heads differ, so nothing is read whole."""
+    library = tmp_path / "lib"
+    samples.jpeg(library / "2024/11/IMG_1.jpg", exif=NOV, seed=5, size=(1024, 768))
+    samples.jpeg(inbox / "IMG_2.jpg", exif=Exif(date_time_original="2024:11:24 15:30:13", offset_time_original="+01:00",
+                                                make="Apple", model="iPhone 15 Pro"), seed=5, size=(1024, 768))
+    samples.jpeg(inbox / "IMG_3.jpg", exif=Exif(date_time_original="2024:11:24 15:30:14", offset_time_original="+01:00",
+                                                make="Apple", model="iPhone 15 Pro"), seed=5, size=(1024, 768))
+    size = (inbox / "IMG_2.jpg").stat().st_size
+    assert size == (inbox / "IMG_3.jpg").stat().st_size == (library / "2024/11/IMG_1.jpg").stat().st_size > 200_000
+    result = organise(inbox, library)
+    assert [result[n]["action"] for n in ("IMG_2.jpg", "IMG_3.jpg")] == ["move", "move"]
+    assert all(r["bytes_read"] <= 128 * 1024 for r in result.values()), result
+
+
 def test_identical_files_in_one_batch_are_placed_once(inbox, tmp_path):
     samples.jpeg(inbox / "a.jpg", exif=NOV)
     (inbox / "b.jpg").write_bytes((inbox / "a.jpg").read_bytes())

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -25,6 +26,7 @@ from .store import Entry, Store
 
 log = logging.getLogger("mobile_backups")
 STATE_DIR = ".mobile_backups"
+HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Placer:
         self.library = library
         self._folders: dict[str, dict[str, tuple[str, int, str | None]]] = {}
         self._digests: dict[str, str] = {}
+        self._heads: dict[str, str] = {}
 
     def folder(self, rel: str) -> dict[str, tuple[str, int, str | None]]:
         """lower-case name -> (name, size, store path to compare content with)."""
@@ -131,6 +134,20 @@ class Placer:
                     listing[name.lower()] = (name, size, posixpath.join(absolute, name))
             self._folders[rel] = listing
         return self._folders[rel]
+
+    def head(self, path: str, item: Item | None = None) -> str:
+        """A hash of the first HEAD_BYTES: photos of the same size (a burst, one scene) almost always
+        differ there (their metadata does), so whole files are read only when the heads match."""
+        if path not in self._heads:
+            with self.store.open(path) as source:
+                data = source.read_at(0, HEAD_BYTES)
+            self._heads[path] = hashlib.sha256(data).hexdigest()
+            if item is not None:
+                item.bytes_read += len(data)
+        return self._heads[path]
+
+    def same_content(self, item: Item, path: str) -> bool:
+        return self.head(path) == self.head(item.path, item) and self.digest(path) == self.digest(item.path, item)
 
     def digest(self, path: str, item: Item | None = None) -> str:
         if path not in self._digests:
@@ -148,7 +165,7 @@ class Placer:
         listing = self.folder(rel_folder)
         candidates = listing.values() if is_media(item.kind) else [listing[item.name.lower()]] if item.name.lower() in listing else []
         for name, size, path in candidates:
-            if size == item.size and path and self.digest(path) == self.digest(item.path, item):
+            if size == item.size and path and self.same_content(item, path):
                 return name
         return None
 
@@ -171,7 +188,10 @@ class Placer:
         for size, same in by_size.items():
             if len(same) < 2:
                 continue
+            heads = Counter(self.head(item.path, item) for item in same)
             for item in sorted(same, key=lambda i: (len(i.name), i.path)):
+                if heads[self.head(item.path)] < 2:
+                    continue  # no other file of the batch starts the same: not a duplicate
                 key = (size, self.digest(item.path, item))
                 if key in first:
                     duplicates[item.path] = first[key]
