@@ -119,6 +119,9 @@ def test_the_settings_page_shows_what_is_in_force(exapp, nextcloud, user):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert f"Settings of <b>{user}</b>" in page.text
     assert "InstantUpload, Photos, AutoUpload" in page.text and "Photos/2024/11/IMG_1234.jpg" in page.text
+    # AppAPI's proxy passes our headers on; without our own policy Nextcloud's `default-src 'none'` blocks style and script
+    assert "script-src 'self'" in page.headers["content-security-policy"] and "<script src='js/settings.js'>" in page.text
+    assert "fetch('example?'" in httpx.get(base + "/js/settings.js", headers=signed(user)).text
 
 
 def test_settings_need_a_signature(exapp, nextcloud):

@@ -1,8 +1,10 @@
 """The app's own pages, served through AppAPI's proxy: the personal settings (which plain users can
 save, unlike the declarative form on Nextcloud 34) and the preview of an organisation.
 
-Plain HTML forms that work without JavaScript; a few lines of script show the live example.
-Relative URLs keep every request under /index.php/apps/app_api/proxy/mobile_backups/.
+Plain HTML forms that work without JavaScript; a few lines of script (js/settings.js) show the
+live example. Relative URLs keep every request under /index.php/apps/app_api/proxy/mobile_backups/.
+The proxy passes our headers on, so the pages bring their own Content-Security-Policy (Nextcloud's
+default, `default-src 'none'`, would block even our stylesheet).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ table { border-collapse: collapse; width: 100%; font-size: .9em; }
 td, th { border-bottom: 1px solid #ddd; padding: .3em; text-align: left; vertical-align: top; }
 button { margin-top: 1.2em; padding: .5em 1.2em; }
 """
-EXAMPLE_SCRIPT = """
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
+SETTINGS_JS = """
 const form = document.querySelector('form');
 const example = document.getElementById('example');
 async function update() {
@@ -43,7 +47,7 @@ ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M4
 # The top-menu page (AppAPI's embedded template holds only <div id="content">): show our pages in a frame.
 EMBEDDED_JS = """
 (function () {
-  const base = OC.generateUrl ? OC.generateUrl('/apps/app_api/proxy/mobile_backups/') : '/index.php/apps/app_api/proxy/mobile_backups/';
+  const base = window.OC && OC.generateUrl ? OC.generateUrl('/apps/app_api/proxy/mobile_backups/') : '/index.php/apps/app_api/proxy/mobile_backups/';
   const ids = new URLSearchParams(window.location.search).get('fileIds');
   const page = window.location.pathname.endsWith('/preview') && ids ? 'preview?fileId=' + encodeURIComponent(ids.split(',')[0]) : 'settings';
   const frame = document.createElement('iframe');
@@ -57,7 +61,7 @@ EMBEDDED_JS = """
 def _page(title: str, body: str, script: str = "") -> str:
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
-            + (f"<script>{script}</script>" if script else "") + "</body></html>")
+            + (f"<script src='{script}'></script>" if script else "") + "</body></html>")
 
 
 def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str], problems: Mapping[str, str], example: str,
@@ -87,7 +91,7 @@ def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str]
         + f"<p>Example: a photo IMG_1234.jpg taken on 24 Nov 2024 goes to <span id='example' class='example'>{escape(example)}</span></p>"
         + "<button type='submit'>Save</button></form>"
     )
-    return _page("Mobile Backups", body, EXAMPLE_SCRIPT)
+    return _page("Mobile Backups", body, "js/settings.js")
 
 
 def preview_page(folder: str, decisions: list[Decision], library: str, problem: str = "") -> str:

@@ -90,6 +90,10 @@ def occ_undo(request: Request, body: dict) -> Response:
 # --- the personal settings page (plain users cannot save the declarative form on Nextcloud 34) -----
 
 
+def page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": pages.CSP})
+
+
 def _settings_page(user: str, message: str = "", problems: dict | None = None, tried: dict | None = None) -> HTMLResponse:
     config = app().config_for(user, fresh=True)
     saved = tried if tried is not None else app().saved_personal(user)
@@ -98,7 +102,7 @@ def _settings_page(user: str, message: str = "", problems: dict | None = None, t
     html = pages.settings_page(user, config.values, saved, problems, example_destination(config.values),
                                may_change_layout=admin.values["users_may_change_layout"] not in ("0", "false"),
                                enabled=config.enabled, why_disabled=config.why_disabled, message=message)
-    return HTMLResponse(html, status_code=422 if problems and tried is not None else 200)
+    return page(html, 422 if problems and tried is not None else 200)
 
 
 @router.get("/settings")
@@ -178,15 +182,20 @@ def preview(request: Request, fileId: int | None = None, folder: str = "") -> HT
     folder = folder.strip("/")
     config = app().config_for(user)
     if not folder or any(part in (".", "..") for part in folder.split("/")):
-        return HTMLResponse(pages.preview_page(folder, [], config.library, "No such folder in your files."), status_code=404)
+        return page(pages.preview_page(folder, [], config.library, "No such folder in your files."), 404)
     if within(folder, config.library) and folder not in config.inboxes:
-        return HTMLResponse(pages.preview_page(folder, [], config.library, f"{folder} is already in your library."))
-    return HTMLResponse(pages.preview_page(folder, app().organiser.preview(user, folder), config.library))
+        return page(pages.preview_page(folder, [], config.library, f"{folder} is already in your library."))
+    return page(pages.preview_page(folder, app().organiser.preview(user, folder), config.library))
 
 
 @router.get("/js/embedded.js")
 def embedded_js() -> Response:
     return Response(pages.EMBEDDED_JS, media_type="application/javascript")
+
+
+@router.get("/js/settings.js")
+def settings_js() -> Response:
+    return Response(pages.SETTINGS_JS, media_type="application/javascript")
 
 
 @router.get("/img/app.svg")
