@@ -16,7 +16,7 @@ from .engine import Decision
 from .layout import TOKENS
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; max-width: 52em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 0; padding: 1.5em; max-width: 52em; color: #222; background: #fff; }
 label { display: block; margin-top: 1em; font-weight: 600; }
 input[type=text] { width: 100%; padding: .4em; box-sizing: border-box; }
 .hint { color: #666; font-size: .9em; margin: .2em 0; }
