@@ -34,6 +34,9 @@ class UserFolder:
     def listdir(self, folder: str) -> dict[str, int]:
         return self.local.listdir(self._abs(folder))
 
+    def head(self, path: str, length: int) -> bytes:
+        return self.local.head(self._abs(path), length)
+
     def digest(self, path: str) -> tuple[str, int]:
         return self.local.digest(self._abs(path))
 

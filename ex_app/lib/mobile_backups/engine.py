@@ -26,7 +26,7 @@ from .store import Entry, Store
 
 log = logging.getLogger("mobile_backups")
 STATE_DIR = ".mobile_backups"
-HEAD_BYTES = 64 * 1024
+HEAD_BYTES = 32 * 1024  # the first block the metadata readers always fetch
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
             with store.open(entry.path) as source:
                 reader = BlockReader(source)
                 info = read_media_info(reader)
+                item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()
                 item.bytes_read = reader.bytes_read
         except OSError as err:
             item.problem = f"unreadable: {err.strerror or err}"
@@ -137,13 +138,16 @@ class Placer:
 
     def head(self, path: str, item: Item | None = None) -> str:
         """A hash of the first HEAD_BYTES: photos of the same size (a burst, one scene) almost always
-        differ there (their metadata does), so whole files are read only when the heads match."""
+        differ there (their metadata does), so whole files are read only when the heads match.
+        An analysed item's head was read with its metadata; a library file's costs one small read."""
         if path not in self._heads:
-            with self.store.open(path) as source:
-                data = source.read_at(0, HEAD_BYTES)
-            self._heads[path] = hashlib.sha256(data).hexdigest()
-            if item is not None:
-                item.bytes_read += len(data)
+            if item is not None and item.head is not None:
+                self._heads[path] = item.head
+            else:
+                data = self.store.head(path, HEAD_BYTES)
+                self._heads[path] = hashlib.sha256(data).hexdigest()
+                if item is not None:
+                    item.bytes_read += len(data)
         return self._heads[path]
 
     def same_content(self, item: Item, path: str) -> bool:
@@ -174,6 +178,8 @@ class Placer:
         return all(n.lower() not in listing for n in names)
 
     def claim(self, rel_folder: str, name: str, item: Item) -> None:
+        if item.head is not None:
+            self._heads.setdefault(item.path, item.head)
         self.folder(rel_folder)[name.lower()] = (name, item.size, item.path)
 
     def batch_duplicates(self, items: list[Item]) -> dict[str, Item]:

@@ -161,6 +161,18 @@ class NextcloudStore:
             raise FileNotFoundError(path)
         return RangeSource(self, path, node.size)
 
+    def head(self, path: str, length: int) -> bytes:
+        """The first bytes of a file: one range request, no PROPFIND."""
+        with self.request("GET", path, headers={"Range": f"bytes=0-{length - 1}"}, stream=True) as response:
+            if response.status_code not in (200, 206):
+                raise DavError(response.status_code, f"GET {path} bytes 0-{length - 1}: HTTP {response.status_code}")
+            data = b""
+            for chunk in response.iter_content(65536):
+                data += chunk
+                if len(data) >= length:
+                    break
+            return data[:length]
+
     def listdir(self, folder: str) -> dict[str, int]:
         nodes = self.propfind(folder, 1)
         if nodes:

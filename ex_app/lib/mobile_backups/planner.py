@@ -35,6 +35,7 @@ class Item:
     camera: str | None = None
     problem: str | None = None  # why it stays where it is
     bytes_read: int = 0
+    head: str | None = None  # hash of the first HEAD_BYTES, read with the metadata: tells same-size files apart
 
     @property
     def name(self) -> str:
