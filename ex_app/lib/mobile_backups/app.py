@@ -13,7 +13,9 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
+from queue import SimpleQueue
 from urllib.parse import quote
 
 from nc_py_api import AsyncNextcloudApp
@@ -36,6 +38,20 @@ EVENTS = {
 _FILES_PATH = re.compile(r"^/([^/]+)/files/(.+)$")
 CONFIG_TTL = 30.0
 APP_API = "/ocs/v1.php/apps/app_api/api/v1"
+
+
+def nextcloud_log() -> QueueListener:
+    """Our log records of INFO and above also go to the Nextcloud log, from a thread of their own
+    (nc_py_api's handler makes one request per record, which must not slow the worker down),
+    except the per-file lines marked `extra={"nextcloud": False}`: the batch summaries say it there."""
+    handler = setup_nextcloud_logging("mobile_backups.nextcloud", logging.INFO)
+    logging.getLogger("mobile_backups.nextcloud").removeHandler(handler)
+    handler.addFilter(lambda record: getattr(record, "nextcloud", True))
+    records: SimpleQueue[logging.LogRecord] = SimpleQueue()
+    listener = QueueListener(records, handler, respect_handler_level=True)
+    listener.start()
+    log.addHandler(QueueHandler(records))
+    return listener
 
 
 def event_paths(payload: dict) -> list[tuple[str, str]]:
@@ -73,7 +89,7 @@ class App:
         # ExApp it does not know yet as failed logins and soon throttles the address.
         self.enabled = threading.Event()
         self._enabled_flag = storage / "enabled"
-        self._nextcloud_log: logging.Handler | None = None
+        self._nextcloud_log: QueueListener | None = None
 
     @classmethod
     def from_environment(cls, storage: Path) -> App:
@@ -105,7 +121,7 @@ class App:
         if enabled:
             self._enabled_flag.touch()
             if self._nextcloud_log is None:
-                self._nextcloud_log = setup_nextcloud_logging("mobile_backups", logging.INFO)
+                self._nextcloud_log = nextcloud_log()
             self.enabled.set()
         else:
             self._enabled_flag.unlink(missing_ok=True)

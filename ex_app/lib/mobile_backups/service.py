@@ -194,6 +194,7 @@ class Organiser:
             items = list(pool.map(lambda entry: analyse(store, entry, config.zone), related))
         settings = Settings(config.layout, config.zone, config.library)
         journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
+        actions: Counter[str] = Counter()
         try:
             for decisions, moves in plan(store, items, settings, self._followers(user, folder, items)):
                 execute(store, journal, decisions, moves)
@@ -202,11 +203,13 @@ class Organiser:
                     self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
                 for decision in decisions:
                     self._log(user, decision)
+                    actions["moved" if decision.destination else decision.action] += 1
         finally:
             journal.close()
         for job in jobs:
             self.queue.done(job)
-        log.info("%s: looked at %d file(s) in %s with %d request(s)", user, len(items), folder or "/", store.requests)
+        log.info("%s: looked at %d file(s) in %s with %d request(s): %s", user, len(items), folder or "/", store.requests,
+                 ", ".join(f"{n} {what}" for what, n in sorted(actions.items())) or "nothing to do")
 
     def _followers(self, user: str, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
         """Live-photo videos, sidecars and edited copies whose photo went to the library in an
@@ -224,7 +227,8 @@ class Organiser:
         item = decision.item
         self._summaries.setdefault(user, Summary()).add(decision)
         if decision.action in ("move", "companion"):
-            log.info("%s: %s -> %s/%s (%d bytes read)", user, item.path, self.config_for(user).library, decision.destination, item.bytes_read)
+            log.info("%s: %s -> %s/%s (%d bytes read)", user, item.path, self.config_for(user).library, decision.destination, item.bytes_read,
+                     extra={"nextcloud": False})
         else:
             self.queue.settle(user, item.path, item.size, item.mtime, decision.reason or decision.action)
             level = logging.INFO if decision.action == "duplicate" else logging.WARNING
