@@ -28,7 +28,7 @@ class UserFolder:
     def entries(self, folder: str) -> list[Entry]:
         return [self._entry(e) for e in self.local.walk(self._abs(folder)) if Path(e.path).parent == self.root / folder]
 
-    def open(self, path: str) -> LocalFile:
+    def open(self, path: str, size: int | None = None) -> LocalFile:
         return self.local.open(self._abs(path))
 
     def listdir(self, folder: str) -> dict[str, int]:

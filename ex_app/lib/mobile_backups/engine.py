@@ -76,7 +76,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
         item.problem = "empty file (0 bytes): the upload may not have finished; left alone"
     else:
         try:
-            with store.open(entry.path) as source:
+            with store.open(entry.path, entry.size) as source:
                 reader = BlockReader(source)
                 info = read_media_info(reader)
                 item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()

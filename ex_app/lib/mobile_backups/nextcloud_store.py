@@ -155,11 +155,14 @@ class NextcloudStore:
             else:
                 yield Entry(node.path, node.size, node.mtime)
 
-    def open(self, path: str) -> RangeSource:
-        node = self.stat(path)
-        if node is None:
-            raise FileNotFoundError(path)
-        return RangeSource(self, path, node.size)
+    def open(self, path: str, size: int | None = None) -> RangeSource:
+        """Range reads of a file; with its size known from a listing, no PROPFIND first."""
+        if size is None:
+            node = self.stat(path)
+            if node is None:
+                raise FileNotFoundError(path)
+            size = node.size
+        return RangeSource(self, path, size)
 
     def head(self, path: str, length: int) -> bytes:
         """The first bytes of a file: one range request, no PROPFIND."""

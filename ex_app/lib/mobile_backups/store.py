@@ -30,7 +30,7 @@ class Entry:
 
 class Store(Protocol):
     def walk(self, folder: str) -> Iterator[Entry]: ...
-    def open(self, path: str) -> AbstractContextManager[ByteSource]: ...
+    def open(self, path: str, size: int | None = None) -> AbstractContextManager[ByteSource]: ...  # size: if known
     def listdir(self, folder: str) -> dict[str, int]: ...
     def digest(self, path: str) -> tuple[str, int]: ...
     def head(self, path: str, length: int) -> bytes: ...
@@ -68,7 +68,7 @@ class LocalStore:
                 else:
                     yield Entry(path, st.st_size, st.st_mtime)
 
-    def open(self, path: str) -> LocalFile:
+    def open(self, path: str, size: int | None = None) -> LocalFile:
         return LocalFile(Path(path))
 
     def head(self, path: str, length: int) -> bytes:
