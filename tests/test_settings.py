@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from mobile_backups.app import path_filter, webhook_inboxes
 from mobile_backups.config import ADMIN_DEFAULTS, admin_config, check, example_destination, pair_problem, user_config
 from mobile_backups.forms import admin_form, personal_form
 
@@ -104,3 +106,17 @@ def test_forms_use_ids_unique_across_both_forms_and_only_known_keys():
     assert set(admin_ids) == set(ADMIN_DEFAULTS)
     assert admin["section_id"] == personal["section_id"] == "declarative_settings"
     assert (admin["section_type"], personal["section_type"]) == ("admin", "personal")
+
+
+def test_the_webhook_filter_lets_through_inboxes_only_and_just_the_top_level_of_a_library_inbox():
+    """Our own moves into Photos/2024/11 fire events too: with the iOS default they are not even delivered."""
+    custom = user_config(ADMIN, {"inbox_folders": "Camera Uploads, Photos", "library_folder": "Library"})
+    regex = re.compile(path_filter(webhook_inboxes([user_config(ADMIN, {}), custom]))[1:-1])  # PHP's /…/ delimiters
+    delivered = {p for p in ("/a/files/InstantUpload/x.jpg", "/a/files/AutoUpload/sub/x.jpg", "/a/files/Photos/x.jpg",
+                             "/a/files/Photos/2024/11/x.jpg", "/a/files/Camera Uploads/x.jpg", "/a/files/Library/2024/x.jpg",
+                             "/a/files/Documents/x.jpg", "/a/files/PhotosOld/x.jpg") if regex.search(p)}
+    # Photos is an inbox in its own right for `custom` (its library is elsewhere): all of it is delivered
+    assert delivered == {"/a/files/InstantUpload/x.jpg", "/a/files/AutoUpload/sub/x.jpg", "/a/files/Photos/x.jpg",
+                         "/a/files/Photos/2024/11/x.jpg", "/a/files/Camera Uploads/x.jpg"}
+    ios_only = re.compile(path_filter(webhook_inboxes([user_config(ADMIN, {})]))[1:-1])
+    assert ios_only.search("/a/files/Photos/IMG_1.HEIC") and not ios_only.search("/a/files/Photos/2024/11/IMG_1.HEIC")

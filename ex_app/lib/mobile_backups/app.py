@@ -68,10 +68,22 @@ def event_paths(payload: dict) -> list[tuple[str, str]]:
     return [(owner, rel)]
 
 
-def path_filter(inboxes: list[str]) -> str:
-    """webhook_listeners' event_filter value: only paths inside an inbox folder."""
-    names = "|".join(re.escape(i).replace("/", "\\/") for i in inboxes)
-    return f"/^\\/[^\\/]+\\/files\\/({names})\\//"
+def path_filter(inboxes: Mapping[str, bool]) -> str:
+    """webhook_listeners' event_filter value: only paths inside an inbox folder, and only the top
+    level of an inbox that is also the library (iOS): our own moves into its subfolders, which
+    Nextcloud reports like any other, are not even delivered."""
+    parts = [re.escape(inbox).replace("/", "\\/") + ("\\/[^\\/]+$" if top_only else "\\/") for inbox, top_only in sorted(inboxes.items())]
+    return f"/^\\/[^\\/]+\\/files\\/({'|'.join(parts)})/"
+
+
+def webhook_inboxes(configs: list[UserConfig]) -> dict[str, bool]:
+    """Every inbox of these users -> whether only its top level holds uploads (it is the library of
+    everyone who uses it as an inbox)."""
+    inboxes: dict[str, bool] = {}
+    for config in configs:
+        for inbox in config.inboxes:
+            inboxes[inbox] = inboxes.get(inbox, True) and inbox == config.library
+    return inboxes
 
 
 class App:
@@ -84,7 +96,7 @@ class App:
         self._configs: dict[str, tuple[float, UserConfig]] = {}
         self._admin: tuple[float, AdminConfig] | None = None
         self._threads: list[threading.Thread] = []
-        self._webhook_inboxes: list[str] = []
+        self._webhook_inboxes: dict[str, bool] = {}
         # Until AppAPI enables the app, it must not call Nextcloud: AppAPI counts calls from an
         # ExApp it does not know yet as failed logins and soon throttles the address.
         self.enabled = threading.Event()
@@ -139,7 +151,7 @@ class App:
         nc = AsyncNextcloudApp()
         await nc.set_user("")
         self._set_enabled(True)
-        await self._register_webhooks(nc, folders(self.admin().values["default_inbox_folders"]))
+        await self._register_webhooks(nc, webhook_inboxes([user_config(self.admin(), {})]))
         try:  # organising does not depend on these: a failure is logged, not fatal
             await nc.ui.settings.register_form(admin_form(self.page_url))
             await nc.ui.settings.register_form(personal_form(self.page_url))
@@ -149,20 +161,20 @@ class App:
         threading.Thread(target=self.sweep_all, daemon=True, name="sweep-at-enable").start()
         return ""
 
-    async def _register_webhooks(self, nc: AsyncNextcloudApp, inboxes: tuple[str, ...]) -> None:
+    async def _register_webhooks(self, nc: AsyncNextcloudApp, inboxes: dict[str, bool]) -> None:
         await nc.webhooks.unregister_all()
         for event, key in EVENTS.items():
-            await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(list(inboxes))})
-        self._webhook_inboxes = sorted(inboxes)
-        log.info("Mobile Backups: webhooks for uploads into %s", ", ".join(inboxes))
+            await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(inboxes)})
+        self._webhook_inboxes = inboxes
+        log.info("Mobile Backups: webhooks for uploads into %s", ", ".join(f"{i} (top level)" if top else i for i, top in sorted(inboxes.items())))
 
-    def _refresh_webhooks(self, inboxes: set[str]) -> None:
+    def _refresh_webhooks(self, inboxes: dict[str, bool]) -> None:
         """Users may choose other inbox folders: the event filter follows the union of them all."""
-        if sorted(inboxes) != self._webhook_inboxes:
+        if inboxes and inboxes != self._webhook_inboxes:
             async def again() -> None:
                 nc = AsyncNextcloudApp()
                 await nc.set_user("")
-                await self._register_webhooks(nc, tuple(sorted(inboxes)))
+                await self._register_webhooks(nc, inboxes)
 
             asyncio.run(again())
 
@@ -170,7 +182,7 @@ class App:
         nc = AsyncNextcloudApp()
         await nc.set_user("")
         await nc.webhooks.unregister_all()
-        self._webhook_inboxes = []
+        self._webhook_inboxes = {}
         log.info("Mobile Backups disabled: webhooks removed")
         self._set_enabled(False)
         return ""
@@ -188,13 +200,13 @@ class App:
         except OSError as err:
             log.warning("sweep: could not list users: %s", err)
             return
-        inboxes: set[str] = set()
+        configs = []
         for user in users:
             try:
                 config = self.config_for(user)
                 if not config.enabled:
                     continue
-                inboxes.update(config.inboxes)
+                configs.append(config)
                 found = self.organiser.sweep(user)
                 if found:
                     log.info("sweep: %d file(s) to look at for %s", found, user)
@@ -202,7 +214,7 @@ class App:
                 log.warning("sweep of %s failed: %s", user, err)
         self.state.put("", "sweep", {"time": time.time(), "users": len(users)})
         try:
-            self._refresh_webhooks(inboxes or set(folders(self.admin().values["default_inbox_folders"])))
+            self._refresh_webhooks(webhook_inboxes(configs))
         except Exception as err:
             log.warning("could not update the webhooks' inbox filter: %s", err)
 
