@@ -40,7 +40,7 @@ class UserStore(Store, Protocol):
 
 
 FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a photo placed this recently
-SETTLE_SECONDS = 2.0  # an upload may still be written: wait this long after its last event
+SETTLE_SECONDS = 1.0  # Created and Written of one upload come together: wait this long after the last event
 READERS = 4  # parallel metadata reads per batch
 QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
