@@ -93,7 +93,7 @@ class App:
         self.queue = WorkQueue(storage / "queue.sqlite")
         self.state = AppState(storage / "state.sqlite")
         self.organiser = Organiser(lambda user: NextcloudStore(auth, user), self.queue, storage, self.config_for, self.batch_done)
-        self._configs: dict[str, tuple[float, UserConfig]] = {}
+        self._configs: dict[str, tuple[float, UserConfig, AdminConfig]] = {}
         self._admin: tuple[float, AdminConfig] | None = None
         self._threads: list[threading.Thread] = []
         self._webhook_inboxes: dict[str, bool] = {}
@@ -162,9 +162,21 @@ class App:
         return ""
 
     async def _register_webhooks(self, nc: AsyncNextcloudApp, inboxes: dict[str, bool]) -> None:
-        await nc.webhooks.unregister_all()
+        """Exactly one webhook per event. Ours from before (another enable, a crash) are updated in
+        place, not removed and added again: an upload in between would have no webhook."""
+        kept = {}
+        for hook in await nc.webhooks.get_list():
+            if hook.app_id != self.auth.app_id:
+                continue
+            if hook.event in EVENTS and hook.event not in kept:
+                kept[hook.event] = hook
+            else:
+                await nc.webhooks.unregister(hook.webhook_id)  # a second one of an event: every upload would come twice
         for event, key in EVENTS.items():
-            await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(inboxes)})
+            if event in kept:
+                await nc.webhooks.update(kept[event].webhook_id, "POST", "/webhook", event, event_filter={key: path_filter(inboxes)})
+            else:
+                await nc.webhooks.register("POST", "/webhook", event, event_filter={key: path_filter(inboxes)})
         self._webhook_inboxes = inboxes
         log.info("Mobile Backups: webhooks for uploads into %s", ", ".join(f"{i} (top level)" if top else i for i, top in sorted(inboxes.items())))
 
@@ -255,10 +267,12 @@ class App:
         return tuple(data.get("groups") or ()), data.get("timezone") or None
 
     def config_for(self, user: str, fresh: bool = False) -> UserConfig:
-        cached = self._configs.get(user)
-        if cached and not fresh and time.monotonic() - cached[0] < CONFIG_TTL:
-            return cached[1]
+        """The user's settings in force, read at most every CONFIG_TTL seconds (and again at once
+        when the admin settings change)."""
         admin = self.admin()
+        cached = self._configs.get(user)
+        if cached and not fresh and time.monotonic() - cached[0] < CONFIG_TTL and cached[2] is admin:
+            return cached[1]
         try:
             saved = self._values(user, "ex-app/preference", PERSONAL_KEYS)
             groups, zone = self.user_info(user)
@@ -273,7 +287,7 @@ class App:
             log.warning("setting %s of %s not applied: %s; still using %r", key, user, problem, config.values[key])
             self.notify(user, f"Mobile Backups: your setting “{key}” was not applied",
                         f"{problem}. Still using “{config.values[key]}”.", self.page_url)
-        self._configs[user] = (time.monotonic(), config)
+        self._configs[user] = (time.monotonic(), config, admin)
         return config
 
     def saved_personal(self, user: str) -> dict[str, str]:
