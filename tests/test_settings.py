@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from mobile_backups.app import path_filter, webhook_inboxes
+from mobile_backups.app import EVENTS, App, path_filter, webhook_inboxes
 from mobile_backups.config import ADMIN_DEFAULTS, admin_config, check, example_destination, pair_problem, user_config
 from mobile_backups.forms import admin_form, personal_form
+from mobile_backups.nextcloud_store import AppAuth
 
 ADMIN = admin_config({})
 
@@ -120,3 +123,34 @@ def test_the_webhook_filter_lets_through_inboxes_only_and_just_the_top_level_of_
                          "/a/files/Photos/2024/11/x.jpg", "/a/files/Camera Uploads/x.jpg"}
     ios_only = re.compile(path_filter(webhook_inboxes([user_config(ADMIN, {})]))[1:-1])
     assert ios_only.search("/a/files/Photos/IMG_1.HEIC") and not ios_only.search("/a/files/Photos/2024/11/IMG_1.HEIC")
+
+
+def test_webhooks_are_updated_in_place_and_left_exactly_one_per_event(tmp_path):
+    """Enabling again (or after a crash) must neither drop the webhooks for a moment nor leave two of one."""
+    created, written = "OCP\\Files\\Events\\Node\\NodeCreatedEvent", "OCP\\Files\\Events\\Node\\NodeWrittenEvent"
+    hooks = {1: SimpleNamespace(webhook_id=1, app_id="mobile_backups", event=created),
+             2: SimpleNamespace(webhook_id=2, app_id="mobile_backups", event=created),  # left by a crash
+             3: SimpleNamespace(webhook_id=3, app_id="other_app", event=written)}
+    calls = []
+
+    class Webhooks:
+        async def get_list(self):
+            return list(hooks.values())
+
+        async def register(self, method, uri, event, event_filter):
+            calls.append(("register", event))
+            new = max(hooks) + 1
+            hooks[new] = SimpleNamespace(webhook_id=new, app_id="mobile_backups", event=event)
+
+        async def update(self, webhook_id, method, uri, event, event_filter):
+            calls.append(("update", webhook_id))
+
+        async def unregister(self, webhook_id):
+            calls.append(("unregister", webhook_id))
+            del hooks[webhook_id]
+
+    app = App(AppAuth("http://nc", "mobile_backups", "0.1.0", "s" * 64), tmp_path)
+    asyncio.run(app._register_webhooks(SimpleNamespace(webhooks=Webhooks()), {"InstantUpload": False}))
+    ours = sorted(h.event for h in hooks.values() if h.app_id == "mobile_backups")
+    assert ours == sorted(EVENTS) and hooks[3].app_id == "other_app"
+    assert ("update", 1) in calls and ("unregister", 2) in calls and ("unregister", 1) not in calls
