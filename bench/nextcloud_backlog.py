@@ -53,13 +53,20 @@ def upload(account: Account, folder: str, files: list[Path], workers: int = 8) -
         list(pool.map(lambda p: account.put(f"{folder}/{p.name}", p.read_bytes(), p.stat().st_mtime), files))
 
 
-def bare_moves(account: Account, names: list[str]) -> float:
-    """The baseline: one WebDAV MOVE per file, one at a time, no reading, no checks."""
-    account.mkdirs("Baseline-moved")
+def bare_moves(account: Account, names: list[str], source: str, as_exapp: ExApp | None = None) -> float:
+    """The baseline: one WebDAV MOVE per file, one at a time, no reading, no checks; as the user with
+    an app password, or (`as_exapp`) with AppAPI's headers, as the ExApp sends them."""
+    target = f"{source}-moved"
+    account.mkdirs(target)
+    client, extra = account.http, {}
+    if as_exapp is not None:
+        client = httpx.Client(base_url=account.nextcloud.url, timeout=120)
+        extra = {"EX-APP-ID": "mobile_backups", "EX-APP-VERSION": "0.1.0", "AA-VERSION": "34.0.0", "OCS-APIRequest": "true",
+                 "AUTHORIZATION-APP-API": base64.b64encode(f"{account.user}:{as_exapp.secret}".encode()).decode()}
     started = time.perf_counter()
     for name in names:
-        response = account.http.request("MOVE", account.path_url(f"Baseline/{name}"),
-                                        headers={"Destination": account.absolute_url(f"Baseline-moved/{name}"), "Overwrite": "F"})
+        response = client.request("MOVE", account.path_url(f"{source}/{name}"),
+                                  headers={"Destination": account.absolute_url(f"{target}/{name}"), "Overwrite": "F", **extra})
         assert response.status_code == 201, response.text
     return time.perf_counter() - started
 
@@ -77,16 +84,20 @@ def backlog(exapp: ExApp, account: Account, files: list[Path]) -> None:
     exapp.disable()  # no webhooks: the uploads pile up as a backlog
     upload(account, "InstantUpload", files)
     upload(account, "Baseline", files)
+    upload(account, "BaselineExApp", files)
     mark = len(exapp.log_text())
     exapp.enable()  # registers the webhooks and sweeps
     app_seconds = wait_empty(account, "InstantUpload", 1800)
     log = exapp.log_text()[mark:]
     read = [int(b) for b in re.findall(r"-> \S.* \((\d+) bytes read\)", log)]
     requests = sum(int(r) for r in re.findall(r"with (\d+) request\(s\)", log))
-    base_seconds = bare_moves(account, [p.name for p in files])
+    base_seconds = bare_moves(account, [p.name for p in files], "Baseline")
+    exapp_seconds = bare_moves(account, [p.name for p in files], "BaselineExApp", as_exapp=exapp)
     size = statistics.median(p.stat().st_size for p in files)
     print(f"backlog: {len(files)} photos organised in {app_seconds:.1f} s; {len(files)} bare MOVEs took {base_seconds:.1f} s "
           f"-> {app_seconds / base_seconds:.2f}x the bare MOVEs (target <= 1.5x)")
+    print(f"  the same bare MOVEs with AppAPI's headers, as the ExApp sends them: {exapp_seconds:.1f} s "
+          f"-> {app_seconds / exapp_seconds:.2f}x those; AppAPI's authentication alone: {exapp_seconds / base_seconds:.2f}x")
     print(f"  requests per file: {requests / len(files):.2f} (the baseline: 1.00); organised files logged: {len(read)}")
     print(f"  median bytes fetched per file: {statistics.median(read) / 1024:.1f} KiB of {size / 1024:.0f} KiB (target <= 256 KiB)")
 
