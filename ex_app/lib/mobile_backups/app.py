@@ -290,10 +290,6 @@ class App:
         self._configs[user] = (time.monotonic(), config, admin)
         return config
 
-    def saved_personal(self, user: str) -> dict[str, str]:
-        """What the user saved (absent keys: the admin's default)."""
-        return self._values(user, "ex-app/preference", PERSONAL_KEYS)
-
     def save_personal(self, user: str, values: Mapping[str, str]) -> dict[str, str]:
         """Check and save a user's settings (the app's own page); nothing is saved if anything is wrong.
         Returns key -> problem."""

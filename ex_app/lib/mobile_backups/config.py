@@ -62,6 +62,7 @@ class UserConfig:
     enabled: bool = True
     why_disabled: str = ""
     values: Mapping[str, str] = field(default_factory=dict)  # the personal values in force, by key
+    saved: Mapping[str, str] = field(default_factory=dict)  # what the user saved (absent: the admin's default)
     problems: Mapping[str, str] = field(default_factory=dict)  # key -> what is wrong with the saved value
 
 
@@ -184,7 +185,8 @@ def user_config(admin: AdminConfig, saved: Mapping[str, str], last_valid: Mappin
     zone = zone_named(user_zone) or zone_named(admin.values["default_timezone"]) or server_zone
     return UserConfig(
         inboxes=folders(values["inbox_folders"]), library=values["library_folder"].strip().strip("/"),
-        layout=parse_layout(values["layout"]), zone=zone, enabled=enabled, why_disabled=why, values=values, problems=problems,
+        layout=parse_layout(values["layout"]), zone=zone, enabled=enabled, why_disabled=why, values=values, saved=dict(saved),
+        problems=problems,
     )
 
 

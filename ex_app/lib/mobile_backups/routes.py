@@ -94,9 +94,11 @@ def page(html: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": pages.CSP})
 
 
-def _settings_page(user: str, message: str = "", problems: dict | None = None, tried: dict | None = None) -> HTMLResponse:
-    config = app().config_for(user, fresh=True)
-    saved = tried if tried is not None else app().saved_personal(user)
+def _settings_page(user: str, message: str = "", problems: dict | None = None, tried: dict | None = None,
+                   fresh: bool = True) -> HTMLResponse:
+    """`fresh`: read the settings again (the declarative form may have changed them); not after our own save."""
+    config = app().config_for(user, fresh=fresh)
+    saved = tried if tried is not None else config.saved
     problems = {**config.problems, **(problems or {})}
     admin = app().admin()
     html = pages.settings_page(user, config.values, saved, problems, example_destination(config.values),
@@ -122,8 +124,8 @@ async def settings_post(request: Request) -> HTMLResponse:
     values = {k: v for k, v in values.items() if k in PERSONAL_KEYS}
     problems = await run_in_threadpool(app().save_personal, user, values)
     if problems:
-        return await run_in_threadpool(_settings_page, user, "Not saved: " + "; ".join(problems.values()), problems, values)
-    return await run_in_threadpool(_settings_page, user, "Saved.")
+        return await run_in_threadpool(_settings_page, user, "Not saved: " + "; ".join(problems.values()), problems, values, False)
+    return await run_in_threadpool(_settings_page, user, "Saved.", None, None, False)
 
 
 @router.get("/example")
@@ -169,7 +171,8 @@ def files_organise(request: Request, body: dict) -> dict:
 
 @router.post("/files/preview")
 def files_preview(request: Request, body: dict) -> dict:
-    user_of(request), _folder_of(body)
+    user_of(request)
+    _folder_of(body)
     return {"redirect_handler": f"{TOP_MENU}/preview"}
 
 
