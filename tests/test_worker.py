@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mobile_backups import commands, samples
-from mobile_backups.config import default_config
+from mobile_backups.config import admin_config, user_config
 from mobile_backups.samples import Exif
 from mobile_backups.service import Organiser, inbox_of, stem_key
 from mobile_backups.work_queue import MAX_ATTEMPTS, WorkQueue
@@ -20,7 +20,7 @@ from test_organise import tree
 from userfolder import UserFolder
 
 NOV = Exif(date_time_original="2024:11:24 15:30:12", offset_time_original="+01:00")
-CONFIG = default_config(BERLIN)
+CONFIG = user_config(admin_config({}), {}, server_zone=BERLIN)  # the code's defaults
 
 
 def make_worker(tmp_path: Path, store_for=None) -> tuple[Organiser, WorkQueue, Path]:
@@ -137,14 +137,14 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 import kill_at_step
-from mobile_backups.config import default_config
+from mobile_backups.config import admin_config, user_config
 from mobile_backups.service import Organiser
 from mobile_backups.work_queue import WorkQueue
 from userfolder import UserFolder
 kill_at_step.install(int(sys.argv[1]))
 root = Path(sys.argv[2])
 queue = WorkQueue(root / "state" / "queue.sqlite")
-config = default_config(ZoneInfo("Europe/Berlin"))
+config = user_config(admin_config({}), {}, server_zone=ZoneInfo("Europe/Berlin"))
 worker = Organiser(lambda user: UserFolder(root / user), queue, root / "state", lambda user: config)
 for user, jobs in queue.due().items():
     worker.process(user, jobs)

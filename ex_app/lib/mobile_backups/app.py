@@ -301,14 +301,13 @@ class App:
             problems["inbox_folders" if values.get("inbox_folders") else "library_folder"] = problem
         if "layout" in values and values["layout"] and self.admin().values["users_may_change_layout"] in ("0", "false"):
             problems["layout"] = "the admin does not let users choose their own layout"
+        store = NextcloudStore(self.auth, user)
         if not problems and values.get("inbox_folders"):
-            store = NextcloudStore(self.auth, user)
             missing = [f for f in folders(values["inbox_folders"]) if not store.exists(f)]
             if missing:
                 problems["inbox_folders"] = "no such folder in your files: " + ", ".join(missing)
         if problems:
             return problems
-        store = NextcloudStore(self.auth, user)
         for key, value in values.items():
             store.ocs("POST", f"{APP_API}/ex-app/preference", {"configKey": key, "configValue": value})
         self.config_for(user, fresh=True)

@@ -190,10 +190,6 @@ def user_config(admin: AdminConfig, saved: Mapping[str, str], last_valid: Mappin
     )
 
 
-def default_config(server_zone: tzinfo | None = None) -> UserConfig:
-    return user_config(admin_config({}), {}, server_zone=server_zone)
-
-
 def example_destination(config_values: Mapping[str, str]) -> str:
     """Where a sample photo (IMG_1234.jpg, taken 24 Nov 2024 15:30 with an iPhone) would go: for the settings pages."""
     layout = parse_layout(config_values["layout"])

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import commands, pages
 from .app import App
-from .config import PERSONAL_KEYS, check, example_destination
+from .config import PERSONAL_KEYS, UserConfig, check, example_destination, folder_problem
 from .engine import within
 from .ui import TOP_MENU
 
@@ -147,9 +147,14 @@ def _folder_of(body: dict) -> str:
     if len(files) != 1 or files[0].get("fileType") != "dir":
         raise HTTPException(400, "choose one folder")
     path = f"{str(files[0].get('directory') or '').strip('/')}/{files[0].get('name') or ''}".strip("/")
-    if not path or any(part in ("", ".", "..") for part in path.split("/")):
+    if folder_problem(path, "folder"):
         raise HTTPException(400, "not a folder in your files")
     return path
+
+
+def _in_library(config: UserConfig, folder: str) -> bool:
+    """Already organised: the library or a folder in it (unless it is an inbox too, as on iOS)."""
+    return within(folder, config.library) and folder not in config.inboxes
 
 
 @router.post("/files/organise")
@@ -157,7 +162,7 @@ def files_organise(request: Request, body: dict) -> dict:
     user, folder = user_of(request), _folder_of(body)
     same_site(request)
     config = app().config_for(user)
-    if within(folder, config.library) and folder not in config.inboxes:
+    if _in_library(config, folder):
         app().notify(user, f"{folder} is already in your library", "Mobile Backups organises folders outside the library.",
                      app().files_url(folder))
         return {}
@@ -184,9 +189,9 @@ def preview(request: Request, fileId: int | None = None, folder: str = "") -> HT
         folder = store.path_of(fileId) or ""
     folder = folder.strip("/")
     config = app().config_for(user)
-    if not folder or any(part in (".", "..") for part in folder.split("/")):
+    if folder_problem(folder, "folder"):
         return page(pages.preview_page(folder, [], config.library, "No such folder in your files."), 404)
-    if within(folder, config.library) and folder not in config.inboxes:
+    if _in_library(config, folder):
         return page(pages.preview_page(folder, [], config.library, f"{folder} is already in your library."))
     return page(pages.preview_page(folder, app().organiser.preview(user, folder), config.library))
 
