@@ -59,7 +59,7 @@ APP_PORT ?= 23000
 # A fixed development secret (64 characters) shared by `run` and `register`; never use it in production.
 APP_SECRET ?= mobile-backups-dev-secret-not-for-production-0123456789abcdefghi
 # What AppAPI's app_api:app:register --json-info reads (ExAppService::getAppInfo), made from appinfo/info.xml.
-JSON_INFO = $$($(BIN)/python -m mobile_backups.json_info appinfo/info.xml --port $(APP_PORT) --secret $(APP_SECRET))
+JSON_INFO = $$($(BIN)/python -m mobile_backups.nextcloud.json_info appinfo/info.xml --port $(APP_PORT) --secret $(APP_SECRET))
 
 run: deps
 	APP_ID=$(EXAPP_ID) APP_SECRET=$(APP_SECRET) APP_VERSION=$(EXAPP_VERSION) \

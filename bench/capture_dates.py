@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ex_app" / "lib"))
 
 from mobile_backups.engine import analyse  # noqa: E402
-from mobile_backups.planner import Item  # noqa: E402
+from mobile_backups.core.groups import Item  # noqa: E402
 from mobile_backups.samples import mixed  # noqa: E402
 from mobile_backups.store import LocalStore  # noqa: E402
 

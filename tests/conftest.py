@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mobile_backups.engine import analyse
-from mobile_backups.planner import Item
+from mobile_backups.core.groups import Item
 from mobile_backups.store import Entry, LocalStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from mobile_backups.layout import DEFAULT_LAYOUT, MAX_NAME_BYTES, LayoutError, parse_layout, render, safe_name, with_counter
+from mobile_backups.core.layout import DEFAULT_LAYOUT, MAX_NAME_BYTES, LayoutError, parse_layout, render, safe_name, with_counter
 
 WHEN = datetime(2024, 11, 24, 15, 30, 12)
 

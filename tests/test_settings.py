@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mobile_backups.app import EVENTS, App, path_filter, webhook_inboxes
-from mobile_backups.config import ADMIN_DEFAULTS, admin_config, check, example_destination, pair_problem, user_config
-from mobile_backups.forms import admin_form, personal_form
-from mobile_backups.nextcloud_store import AppAuth
+from mobile_backups.nextcloud.app import EVENTS, App, path_filter, webhook_inboxes
+from mobile_backups.nextcloud.settings import ADMIN_DEFAULTS, admin_config, check, example_destination, pair_problem, user_config
+from mobile_backups.nextcloud.forms import admin_form, personal_form
+from mobile_backups.nextcloud.store import AppAuth
 
 ADMIN = admin_config({})
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mobile_backups import commands, samples
-from mobile_backups.config import admin_config, user_config
+from mobile_backups.nextcloud import occ
+from mobile_backups import samples
+from mobile_backups.nextcloud.settings import admin_config, user_config
 from mobile_backups.samples import Exif
-from mobile_backups.service import Organiser, inbox_of, stem_key
-from mobile_backups.work_queue import MAX_ATTEMPTS, WorkQueue
+from mobile_backups.nextcloud.worker import Organiser, inbox_of, stem_key
+from mobile_backups.nextcloud.work_queue import MAX_ATTEMPTS, WorkQueue
 from conftest import BERLIN, ROOT
 from test_organise import tree
 from userfolder import UserFolder
@@ -137,9 +138,9 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 import kill_at_step
-from mobile_backups.config import admin_config, user_config
-from mobile_backups.service import Organiser
-from mobile_backups.work_queue import WorkQueue
+from mobile_backups.nextcloud.settings import admin_config, user_config
+from mobile_backups.nextcloud.worker import Organiser
+from mobile_backups.nextcloud.work_queue import WorkQueue
 from userfolder import UserFolder
 kill_at_step.install(int(sys.argv[1]))
 root = Path(sys.argv[2])
@@ -233,26 +234,26 @@ def test_undo_puts_a_run_back_and_the_files_stay_put(tmp_path):
     samples.jpeg(home / "InstantUpload/IMG_8.jpg", exif=NOV)
     worker.sweep("alice")
     run_due(worker, queue)
-    status = commands.status(worker, True, {})
+    status = occ.status(worker, True, {})
     [run] = [line.split(":")[0].strip() for line in status.splitlines() if line.startswith("  alice/")]
     assert "alice: 1 file(s) organised in 1 run(s)" in status
-    assert "1 file(s) put back" in commands.undo_run(worker, run)
+    assert "1 file(s) put back" in occ.undo_run(worker, run)
     assert sorted(tree(home / "InstantUpload")) == ["IMG_8.jpg"]
     queue.add("alice", "InstantUpload/IMG_8.jpg")  # the undo's own move fires an event
     run_due(worker, queue)
     assert worker.sweep("alice") == 0 and sorted(tree(home / "InstantUpload")) == ["IMG_8.jpg"]
-    assert "1 put back" in commands.status(worker, True, {})
+    assert "1 put back" in occ.status(worker, True, {})
 
 
 def test_occ_organise_waits_for_the_queue_and_the_dry_run_moves_nothing(tmp_path):
     worker, queue, home = make_worker(tmp_path)
     samples.jpeg(home / "InstantUpload/IMG_9.jpg", exif=NOV)
-    dry = commands.organise(worker, ["alice"], dry_run=True)
+    dry = occ.organise(worker, ["alice"], dry_run=True)
     assert "alice: InstantUpload/IMG_9.jpg -> Photos/2024/11/IMG_9.jpg" in dry and "1 of 1 file(s) would move" in dry
     assert sorted(tree(home / "InstantUpload")) == ["IMG_9.jpg"] and queue.pending() == 0
     threading.Thread(target=worker.run, daemon=True).start()
     try:
-        out = commands.organise(worker, ["alice"], dry_run=False)
+        out = occ.organise(worker, ["alice"], dry_run=False)
     finally:
         worker.stop.set()
         queue.wake.set()

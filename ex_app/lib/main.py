@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from nc_py_api import AsyncNextcloudApp
 from nc_py_api.ex_app import AppAPIAuthMiddleware, persistent_storage, run_app, set_handlers
 
-from mobile_backups.app import App
-from mobile_backups.routes import STATE, router
+from mobile_backups.nextcloud.app import App
+from mobile_backups.nextcloud.routes import STATE, router
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 

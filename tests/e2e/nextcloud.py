@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pytest
-from mobile_backups.json_info import json_info
+from mobile_backups.nextcloud.json_info import json_info
 
 REQUIRED = ("NEXTCLOUD_URL", "NC_AUTH_USER", "NC_AUTH_PASS", "NC_OCC")
 ROOT = Path(__file__).resolve().parents[2]

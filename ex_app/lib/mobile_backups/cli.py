@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .engine import STATE_DIR, Decision, Settings, finish_interrupted, organise, undo
 from .journal import Journal
-from .layout import DEFAULT_LAYOUT, LayoutError, parse_layout
+from .core.layout import DEFAULT_LAYOUT, LayoutError, parse_layout
 from .store import LocalStore
 
 

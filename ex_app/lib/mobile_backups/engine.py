@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
-from .capture import capture_time
+from .core.capture import capture_time
 from .journal import Journal, Move, read_journal
-from .kinds import is_media, kind_of
-from .layout import Layout, with_counter
-from .media import read_media_info
-from .planner import Group, Item, group_items
-from .source import BlockReader
+from .core.kinds import is_media, kind_of
+from .core.layout import Layout, with_counter
+from .core.media import read_media_info
+from .core.groups import Group, Item, group_items
+from .core.source import BlockReader
 from .store import Entry, Store
 
 log = logging.getLogger("mobile_backups")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .source import ByteSource, LocalFile
+from .core.source import ByteSource, LocalFile
 
 PARTIAL = ".mobile-backups-partial"
 

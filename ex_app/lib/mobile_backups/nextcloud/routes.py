@@ -14,11 +14,11 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from . import commands, pages
+from . import occ, pages
 from .app import App
-from .config import PERSONAL_KEYS, UserConfig, check, example_destination, folder_problem
-from .engine import within
-from .ui import TOP_MENU
+from .settings import PERSONAL_KEYS, UserConfig, check, example_destination, folder_problem
+from ..engine import within
+from .ui_entries import TOP_MENU
 
 router = APIRouter()
 STATE: dict[str, App] = {}
@@ -71,20 +71,20 @@ def occ_organise(request: Request, body: dict) -> Response:
     if bool(options.get("user")) == bool(options.get("all")):
         return Response("Give either --user USER or --all.\n", media_type="text/plain")
     users = [options["user"]] if options.get("user") else app().users()
-    return Response(commands.organise(app().organiser, users, bool(options.get("dry-run"))), media_type="text/plain")
+    return Response(occ.organise(app().organiser, users, bool(options.get("dry-run"))), media_type="text/plain")
 
 
 @router.post("/occ/status")
 def occ_status(request: Request, body: dict) -> Response:
     _occ(request, body)
-    return Response(commands.status(app().organiser, app().enabled.is_set(), app().state.get("", "sweep")), media_type="text/plain")
+    return Response(occ.status(app().organiser, app().enabled.is_set(), app().state.get("", "sweep")), media_type="text/plain")
 
 
 @router.post("/occ/undo")
 def occ_undo(request: Request, body: dict) -> Response:
     arguments, _ = _occ(request, body)
     run = str(arguments.get("run") or "")
-    return Response(commands.undo_run(app().organiser, run), media_type="text/plain")
+    return Response(occ.undo_run(app().organiser, run), media_type="text/plain")
 
 
 # --- the personal settings page (plain users cannot save the declarative form on Nextcloud 34) -----

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .config import UserConfig
-from .engine import Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
-from .journal import Journal
-from .kinds import is_sidecar
-from .planner import Item
-from .nextcloud_store import DavError
-from .store import Entry, Store
+from .settings import UserConfig
+from ..engine import Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
+from ..journal import Journal
+from ..core.kinds import is_sidecar
+from ..core.groups import Item
+from .store import DavError
+from ..store import Entry, Store
 from .work_queue import Job, WorkQueue
 
 log = logging.getLogger("mobile_backups")

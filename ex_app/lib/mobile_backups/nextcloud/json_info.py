@@ -3,7 +3,7 @@
 One source for the app's id, version and proxy routes: `make register` and the e2e tests use this.
 AppAPI maps access levels to numbers only for info.xml, so they are mapped here.
 
-    python -m mobile_backups.json_info appinfo/info.xml --port 23000 --secret SECRET
+    python -m mobile_backups.nextcloud.json_info appinfo/info.xml --port 23000 --secret SECRET
 """
 
 from __future__ import annotations

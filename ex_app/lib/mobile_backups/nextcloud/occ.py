@@ -13,9 +13,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .engine import undo
-from .journal import read_journal
-from .service import Organiser
+from ..engine import undo
+from ..journal import read_journal
+from .worker import Organiser
 
 log = logging.getLogger("mobile_backups")
 PROGRESS_EVERY = 10.0

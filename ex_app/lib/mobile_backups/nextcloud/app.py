@@ -22,11 +22,11 @@ from nc_py_api import AsyncNextcloudApp
 from nc_py_api.ex_app import setup_nextcloud_logging
 
 from .app_state import AppState
-from .config import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
+from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .forms import admin_form, personal_form
-from .nextcloud_store import AppAuth, NextcloudStore
-from .service import SETTLE_SECONDS, Organiser, Summary
-from .ui import register_ui
+from .store import AppAuth, NextcloudStore
+from .worker import SETTLE_SECONDS, Organiser, Summary
+from .ui_entries import register_ui
 from .work_queue import WorkQueue
 
 log = logging.getLogger("mobile_backups")

@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 import niquests
 
-from .store import Entry
+from ..store import Entry
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"

@@ -1,0 +1,1 @@
+"""The pure core: what a media file says, when it was taken, where it goes. No I/O, no web."""
