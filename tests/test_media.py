@@ -9,7 +9,8 @@ from pathlib import Path
 from mobile_backups import samples
 from mobile_backups.core.media import read_media_info
 from mobile_backups.samples import Exif
-from mobile_backups.core.source import BlockReader, LocalFile
+from mobile_backups.core.source import BlockReader
+from mobile_backups.store import LocalFile
 from conftest import analysed
 
 NOV = Exif(date_time_original="2024:11:24 15:30:12", offset_time_original="+01:00", make="Google", model="Pixel 8")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mobile_backups.store import Entry, LocalStore
-from mobile_backups.core.source import LocalFile
+from mobile_backups.store import LocalFile
 
 
 class UserFolder:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .core.source import ByteSource, LocalFile
+from .core.source import ByteSource
 
 PARTIAL = ".mobile-backups-partial"
 
@@ -26,6 +26,27 @@ class Entry:
     size: int
     mtime: float | None
     problem: str | None = None
+
+
+class LocalFile:
+    """A `ByteSource` over a file on the local filesystem."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self._fd).st_size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> LocalFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Store(Protocol):

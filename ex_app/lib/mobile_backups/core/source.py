@@ -1,4 +1,4 @@
-"""Byte sources: the only way the engine reads a file.
+"""Byte sources: the only way the engine reads a file (the local one is in `store.py`).
 
 The engine asks for byte ranges, never for whole files, so that a remote store can
 answer with HTTP range requests. `BlockReader` turns a source into a seekable
@@ -8,8 +8,6 @@ file object for parsers (exifread, our box walkers) and counts what was fetched.
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 from typing import Protocol
 
 
@@ -19,27 +17,6 @@ class ByteSource(Protocol):
     size: int
 
     def read_at(self, offset: int, length: int) -> bytes: ...
-
-
-class LocalFile:
-    """A `ByteSource` over a file on the local filesystem."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_RDONLY)
-        self.size = os.fstat(self._fd).st_size
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        return os.pread(self._fd, length, offset)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-    def __enter__(self) -> LocalFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class BlockReader(io.RawIOBase):
