@@ -11,7 +11,12 @@ PHOTO_EXTENSIONS = frozenset(
 )
 VIDEO_EXTENSIONS = frozenset("mp4 m4v mov qt 3gp 3g2 mkv webm avi mts m2ts mpg mpeg wmv".split())
 SIDECAR_EXTENSIONS = frozenset({"aae", "xmp", "json"})
-SCREENSHOT = re.compile(r"^(screenshot|screen[ _]?shot|bildschirmfoto|capture d.[ée]cran|schermafbeelding)", re.I)
+# Android, iOS, Windows (Snipping Tool: "Screenshot 2024-11-24 153012") and macOS, in macOS's main languages
+SCREENSHOT = re.compile(
+    r"^(screenshot|screen[ _]?shot|bildschirmfoto|capture d.[ée]cran|schermafbeelding|captura de (pantalla|tela|ecr[ãa])"
+    r"|istantanea schermo|sk[äæ]rm(avbild|billede)|skjermbilde|zrzut ekranu|снимок экрана|スクリーンショット)",
+    re.I,
+)
 
 
 def extension(name: str) -> str:
