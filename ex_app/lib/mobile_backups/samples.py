@@ -13,10 +13,12 @@ once and makes the rest by re-muxing (`ffmpeg -c copy`), copying and batched exi
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import plistlib
 import random
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
@@ -215,6 +217,92 @@ def video(path: _PathLike, *, mvhd_utc: datetime | None = None, apple_creationda
     if mtime is not None:
         set_mtime(path, mtime)
     return path
+
+
+# --- RAW containers that are not TIFF-based, built from their format descriptions (exiftool's CanonRaw, MinoltaRaw
+# and SigmaRaw modules): the structure a reader walks is real, the image data is a small placeholder.
+
+
+def _unix(taken: datetime | None) -> int:
+    """The cameras' clock as seconds since 1970 (wall clock, no zone); 0 when unknown."""
+    return int((taken - datetime(1970, 1, 1)).total_seconds()) if taken is not None else 0
+
+
+def _ciff_heap(records: list[tuple[int, bytes]]) -> bytes:
+    """A CIFF heap: the values, then the directory (count, 10-byte records), then the directory's offset."""
+    values, entries = b"", []
+    for tag, value in records:
+        entries.append(struct.pack("<HII", tag, len(value), len(values)))
+        values += value + b"\x00" * (len(value) & 1)
+    return values + struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", len(values))
+
+
+def crw(path: _PathLike, *, taken: datetime | None, make: str = "Canon", model: str = "Canon EOS 300D DIGITAL", mtime: float | None = None) -> Path:
+    """A Canon CRW: header, root heap with RawData, JpgFromRaw and ImageProps; ImageProps holds TimeStamp (0x180e),
+    OriginalFileName and the ExifInformation heap with MakeModel (0x080a)."""
+    exif_information = _ciff_heap([(0x080A, f"{make}\x00{model}\x00".encode())])
+    image_props = _ciff_heap([
+        (0x180E, struct.pack("<IiI", _unix(taken), 0, 0)),  # DateTimeOriginal, TimeZoneCode, TimeZoneInfo
+        (0x0816, Path(path).name.upper().encode().ljust(32, b"\x00")[:32]),  # OriginalFileName
+        (0x300B, exif_information),
+    ])
+    root = _ciff_heap([(0x2005, b"<raw image data>"), (0x2007, b"\xff\xd8\xff\xd9"), (0x300A, image_props)])
+    header = b"II" + struct.pack("<I", 26) + b"HEAPCCDR" + struct.pack("<I", 0x00010002) + b"\x00" * 8
+    return _write(_prepare(path), header + root, mtime if mtime is not None else time.time())
+
+
+def mrw(path: _PathLike, *, exif: Exif | None, mtime: float | None = None) -> Path:
+    """A Minolta MRW: "\\0MRM", then PRD (picture dimensions), TTW (a TIFF with IFD0 and the Exif IFD), WBG and RIF
+    blocks before the (placeholder) raw data."""
+    blocks = [
+        (b"\x00PRD", b"27200001" + struct.pack(">4H", 16, 16, 16, 16) + bytes([12, 12, 0x59, 0, 0, 0, 0, 1])),
+        (b"\x00TTW", exif_bytes(exif or Exif())[6:]),
+        (b"\x00WBG", bytes([2, 2, 2, 2]) + struct.pack(">4H", 0x1B6, 0x100, 0x100, 0x1FD)),
+        (b"\x00RIF", bytes(60)),
+    ]
+    meta = b"".join(name + struct.pack(">I", len(data)) + data for name, data in blocks)
+    return _write(_prepare(path), b"\x00MRM" + struct.pack(">I", len(meta)) + meta + bytes(16 * 16 * 3 // 2),
+                  mtime if mtime is not None else time.time())
+
+
+def _x3f_properties(props: dict[str, str]) -> bytes:
+    """A PROP section: 'SECp', version, count, UTF-16 format 0, reserved, text length; (name, value) offsets; the text."""
+    text, pairs = "", []
+    for name, value in props.items():
+        pairs.append(struct.pack("<II", len(text), len(text) + len(name) + 1))
+        text += f"{name}\x00{value}\x00"
+    return b"SECp" + struct.pack("<IIIII", 0x00020000, len(props), 0, 0, len(text)) + b"".join(pairs) + text.encode("utf-16-le")
+
+
+def _exif_jpeg(exif: Exif) -> bytes:
+    """A real small JPEG that opens with its EXIF APP1 (Pillow's APP0 JFIF segment taken out), as Sigma writes it."""
+    out = io.BytesIO()
+    _picture((32, 24), 0).save(out, "JPEG", quality=80, exif=exif_bytes(exif))
+    data = out.getvalue()
+    if data[2:4] == b"\xff\xe0":
+        data = data[:2] + data[4 + int.from_bytes(data[4:6], "big") :]
+    assert data[2:4] == b"\xff\xe1", "Pillow put the EXIF APP1 elsewhere"
+    return data
+
+
+def x3f(path: _PathLike, *, taken: datetime | None, make: str = "SIGMA", model: str = "SIGMA SD10", preview_exif: Exif | None = None,
+        mtime: float | None = None) -> Path:
+    """A Sigma X3F (version 2.2 header with its 160-byte extension): an IMA2 JPEG preview whose APP1 carries
+    `preview_exif` (as in newer models) when given, CAMF, and a PROP section with TIME, CAMMANUF and CAMMODEL; the
+    section directory ('SECd') at the end, its offset in the last 4 bytes."""
+    header = b"FOVb" + struct.pack("<I", 0x00020002) + b"02001234" + bytes(8) + struct.pack("<IIII", 0, 16, 16, 0)
+    header += b"Auto".ljust(32, b"\x00") + bytes(160)
+    props = {"CAMMANUF": make, "CAMMODEL": model, "ISO": "100"} | ({"TIME": str(_unix(taken))} if taken is not None else {})
+    sections = [(b"CAMF", b"SECc" + struct.pack("<III", 0x00020000, 0, 0) + b"<camf data>\x00")]
+    if preview_exif is not None:
+        sections.insert(0, (b"IMA2", b"SECi" + struct.pack("<IIIIII", 0x00020000, 2, 18, 32, 24, 0) + _exif_jpeg(preview_exif)))
+    sections.append((b"PROP", _x3f_properties(props)))
+    body, entries = header, []
+    for name, data in sections:
+        entries.append(struct.pack("<II4s", len(body), len(data), name))
+        body += data + b"\x00" * (-len(data) % 4)
+    directory = b"SECd" + struct.pack("<II", 0x00020000, len(entries)) + b"".join(entries)
+    return _write(_prepare(path), body + directory + struct.pack("<I", len(body)), mtime if mtime is not None else time.time())
 
 
 def corrupt_copy(src: _PathLike, dst: _PathLike, *, keep_bytes: int) -> Path:

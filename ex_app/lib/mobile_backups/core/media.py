@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import exifread
 
+from . import raw_containers
 from .source import BlockReader
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -112,7 +113,7 @@ def _container(head: bytes) -> str | None:
         return "cr3" if brand == b"crx " else "quicktime"
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
         return "quicktime"
-    return None
+    return raw_containers.kind(head)
 
 
 def exif_from_tiff(data: bytes) -> dict[str, str]:
@@ -432,6 +433,15 @@ def _cr3(reader: BlockReader, info: MediaInfo) -> None:
                     info.exif = {**exif_from_tiff(_small(reader, *canon[name])), **info.exif}
 
 
+def _raw(reader: BlockReader, info: MediaInfo) -> None:
+    """Canon CRW, Minolta MRW, Sigma X3F (see raw_containers): an embedded EXIF block wins over their own records."""
+    try:
+        found = raw_containers.READERS[info.container](reader)
+    except raw_containers.CorruptRaw as err:
+        raise CorruptMedia(str(err)) from None
+    info.exif = {**found.tags, **(exif_from_tiff(found.tiff) if found.tiff else {})}
+
+
 def _no_metadata(reader: BlockReader, info: MediaInfo) -> None:
     """GIF and BMP carry no capture date: the name or file time decides."""
 
@@ -448,4 +458,5 @@ PARSERS = {
     "heif": _heif,
     "quicktime": _quicktime,
     "cr3": _cr3,
+    **dict.fromkeys(raw_containers.READERS, _raw),
 }
