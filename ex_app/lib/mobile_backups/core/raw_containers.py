@@ -95,8 +95,8 @@ def _ciff_heap(reader: BlockReader, order: str, start: int, end: int, depth: int
     records = _need(reader, directory + 2, 10 * count, "CRW")
     for i in range(count):
         tag, size, offset = struct.unpack_from(order + "HII", records, 10 * i)
-        if tag & 0x8000:
-            raise CorruptRaw(f"corrupt CRW: a bad record in the heap directory at byte {directory}")
+        if tag & 0x8000:  # a bad record ends its heap; what came before stands (as in exiftool)
+            return
         in_directory, ident, kind_bits = tag & 0x4000, tag & 0x3FFF, (tag >> 8) & 0x38
         if in_directory:
             value = records[10 * i + 2 : 10 * i + 10]
