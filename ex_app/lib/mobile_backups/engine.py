@@ -317,7 +317,8 @@ def plan(
 def _stays(item: Item, lead: Item, err: Unreadable) -> Decision:
     if item.path == err.path:
         return Decision(item, "skip", None, err.reason)
-    return Decision(item, "skip", None, f"stays with {lead.name}: {err.path} could not be read to compare ({err.reason}); will be looked at again")
+    why = f"{err.path} could not be read to compare ({err.reason}); will be looked at again"
+    return Decision(item, "skip", None, why if item is lead else f"stays with {lead.name}: {why}")
 
 
 def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move]) -> None:

@@ -33,17 +33,17 @@ def run_lock(state_dir: Path, inboxes: list[str], command: str, wait: float = 0)
     with ExitStack() as held:
         library_fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         held.callback(os.close, library_fd)
-        _take(library_fd, deadline, lambda: f"the library {state_dir.parent} ({_holder(library_fd)})")
+        _take(library_fd, deadline, wait, lambda: f"the library {state_dir.parent} ({_holder(library_fd)})")
         os.ftruncate(library_fd, 0)
         os.pwrite(library_fd, f"pid {os.getpid()}: {command} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         for inbox in sorted(set(inboxes)):
             fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
             held.callback(os.close, fd)
-            _take(fd, deadline, lambda: f"the inbox {inbox}")
+            _take(fd, deadline, wait, lambda: f"the inbox {inbox}")
         yield
 
 
-def _take(fd: int, deadline: float, what: Callable[[], str]) -> None:
+def _take(fd: int, deadline: float, wait: float, what: Callable[[], str]) -> None:
     announced = False
     while True:
         try:
@@ -54,7 +54,7 @@ def _take(fd: int, deadline: float, what: Callable[[], str]) -> None:
             if left <= 0:
                 raise Busy(f"another run is active on {what()}") from None
             if not announced:
-                print(f"waiting up to {left:.0f} s for another run on {what()} to finish", file=sys.stderr, flush=True)
+                print(f"waiting up to {wait:g} s for another run on {what()} to finish", file=sys.stderr, flush=True)
                 announced = True
             time.sleep(min(POLL, left))
 
