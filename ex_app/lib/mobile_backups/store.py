@@ -90,7 +90,8 @@ class LocalStore:
     folder cannot make a move write elsewhere."""
 
     def __init__(self, library: str | None = None) -> None:
-        self.library = os.path.realpath(library) if library else None
+        self.library = library.rstrip("/") if library else None  # as the engine's paths name it
+        self._real_library = os.path.realpath(library) if library else ""
 
     def walk(self, folder: str) -> Iterator[Entry]:
         """Every file under `folder`; a linked or unreadable folder is an entry with its reason."""
@@ -176,7 +177,8 @@ class LocalStore:
         if self.library is None or not within(folder, self.library):
             os.makedirs(folder, exist_ok=True)
             return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        fd, here = os.open(self.library, os.O_RDONLY | os.O_DIRECTORY), self.library
+        os.makedirs(self._real_library, exist_ok=True)
+        fd, here = os.open(self._real_library, os.O_RDONLY | os.O_DIRECTORY), self.library
         try:
             for part in Path(folder).relative_to(self.library).parts:
                 here = os.path.join(here, part)
@@ -186,7 +188,7 @@ class LocalStore:
                     pass
                 if os.path.islink(here):
                     target = os.path.realpath(here)
-                    if not within(target, self.library):
+                    if not within(target, self._real_library):
                         raise OutsideLibrary(f"{here} is a symbolic link to {target}, outside the library: nothing is written through it")
                     child = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
                 else:
