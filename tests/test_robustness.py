@@ -359,6 +359,45 @@ def test_a_copy_interrupted_by_a_crash_leaves_only_its_short_partial_which_the_n
     assert not list(library.rglob("*" + PARTIAL)) and not list(inbox.iterdir())
 
 
+def test_a_kill_at_any_step_of_a_copy_across_filesystems_loses_nothing_and_leaves_no_partial(tmp_path):
+    from test_crash import DRIVER
+
+    if os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem at /dev/shm")
+    shm = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        pristine = shm / "pristine"
+        name = long_name(".jpg", 250)
+        samples.jpeg(pristine / name, exif=NOV)
+        (pristine / name.replace(".jpg", ".AAE")).write_text("<plist/>")
+        samples.jpeg(pristine / "IMG_0002.jpg", exif=NOV, seed=2)
+        original = tree(pristine)
+        shutil.copytree(pristine, shm / "reference")
+        cli("organise", "--library", str(tmp_path / "reference"), str(shm / "reference"))
+        wanted = tree(tmp_path / "reference")
+        killed = 0
+        for step in range(1, 100):
+            inbox, library = shm / f"in{step}", tmp_path / f"lib{step}"
+            shutil.copytree(pristine, inbox)
+            done = subprocess.run([sys.executable, "-c", DRIVER, str(step), "organise", "--library", str(library), str(inbox)],
+                                  env=ENV, capture_output=True, text=True)
+            if done.returncode == 0:
+                break
+            assert done.returncode == -signal.SIGKILL, done.stderr
+            killed += 1
+            assert set(original.values()) <= set(tree(inbox).values()) | set(tree(library).values()), f"lost a file at step {step}"
+            cli("organise", "--library", str(library), str(inbox))
+            assert tree(library) == wanted and not list(inbox.iterdir()), f"step {step}"
+            assert not list(library.rglob("*" + PARTIAL)), f"a partial copy left at step {step}"
+            for journal in sorted((library / STATE_DIR / "journals").glob("*.jsonl"), reverse=True):
+                cli("undo", str(journal))
+            assert tree(inbox) == original, f"undo after a kill at step {step}"
+            shutil.rmtree(inbox), shutil.rmtree(library)
+        assert killed >= 10
+    finally:
+        shutil.rmtree(shm)
+
+
 def test_each_file_appears_once_in_the_report(tmp_path):
     """The demo inbox, given twice and with a subfolder given again: every file once, as moved or staying."""
     inbox, library = tmp_path / "inbox", tmp_path / "library"
