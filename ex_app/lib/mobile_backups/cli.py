@@ -102,14 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _library_of(journal: Path) -> str | None:
-    """The library a run journal moved files into (its first record names it)."""
+    """The library a run journal moved files into: its first record names it, or, when a kill
+    tore that record, the folder it is in (LIBRARY/.mobile_backups/journals/)."""
     with open(journal, encoding="utf-8") as handle:
         try:
             first = json.loads(handle.readline())
         except json.JSONDecodeError:
-            return None
+            first = None
     library = first.get("library") if isinstance(first, dict) else None
-    return library if isinstance(library, str) else None
+    if isinstance(library, str):
+        return library
+    return str(journal.parent.parent.parent) if journal.parent.parent.name == STATE_DIR else None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,8 +121,10 @@ def _run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise SystemExit(f"error: no journal at {path}")
         library = _library_of(path)
+        if library is None:
+            raise SystemExit(f"error: {path} does not name its library: not a journal of `organise`")
         store = LocalStore(library)
-        with run_lock(Path(library) / STATE_DIR if library else path.parent, [], "undo", args.wait):
+        with run_lock(Path(library) / STATE_DIR, [], "undo", args.wait):
             for note in finish_interrupted(store, path.parent) + undo(store, path):
                 print(note)
         return 0
