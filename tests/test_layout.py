@@ -69,3 +69,15 @@ def test_names_stay_within_nextcloud_limits():
     assert len(with_counter(name, 12).encode()) <= MAX_NAME_BYTES
     assert with_counter("IMG_1234.jpg", 2) == "IMG_1234 (2).jpg"
     assert safe_name("trailing. . ") == "trailing"
+
+
+def test_a_name_that_sanitises_to_a_dot_file_or_to_nothing_stays_visible_and_keeps_its_extension():
+    """` .jpg` would become the hidden `.jpg`, and its clash `.jpg (2)` without an extension."""
+    layout = parse_layout(DEFAULT_LAYOUT)
+    when = datetime(2024, 11, 24, 15, 30)
+    assert render(layout, when, kind="photo", camera=None, filename=" .jpg") == "2024/11/unnamed.jpg"
+    assert render(layout, when, kind="photo", camera=None, filename=". .HEIC") == "2024/11/unnamed.HEIC"
+    assert render(layout, when, kind="photo", camera=None, filename=" . ") == "2024/11/unnamed"
+    assert render(parse_layout("{year}/{stem}"), when, kind="photo", camera=None, filename=" .jpg") == "2024/unnamed.jpg"
+    assert with_counter(render(layout, when, kind="photo", camera=None, filename=" .jpg").split("/")[-1], 2) == "unnamed (2).jpg"
+    assert render(layout, when, kind="photo", camera=None, filename="IMG_1.jpg") == "2024/11/IMG_1.jpg"

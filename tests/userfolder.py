@@ -43,8 +43,8 @@ class UserFolder:
     def exists(self, path: str) -> bool:
         return self.local.exists(self._abs(path))
 
-    def move(self, src: str, dst: str) -> None:
-        self.local.move(self._abs(src), self._abs(dst))
+    def move(self, src: str, dst: str, expect: tuple[int, float | None] | None = None) -> None:
+        self.local.move(self._abs(src), self._abs(dst), expect)
 
     def settle(self, src: str, dst: str) -> bool:
         return self.local.settle(self._abs(src), self._abs(dst))

@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .engine import STATE_DIR, Decision, Settings, finish_interrupted, organise, undo
 from .journal import Journal
 from .core.layout import DEFAULT_LAYOUT, LayoutError, parse_layout
+from .lock import Busy, run_lock
 from .store import LocalStore
+
+BUSY = 75  # EX_TEMPFAIL: another run holds the library or an inbox; try again later
 
 
 def machine_zone() -> tzinfo | None:
@@ -62,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("inboxes", nargs="+")
     u = commands.add_parser("undo", help="put back every file a journalled run moved")
     u.add_argument("journal")
+    for command in (o, u):
+        command.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                             help="if another run is active on the library or an inbox, wait for it this long (default: stop at once)")
     return parser
 
 
@@ -87,13 +93,40 @@ def _summary(decisions: list[Decision]) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     args = _parser().parse_args(argv)
-    store = LocalStore()
+    try:
+        return _run(args)
+    except Busy as busy:
+        print(f"error: {busy}: nothing was changed; try again when it has finished, or wait for it with --wait SECONDS",
+              file=sys.stderr)
+        return BUSY
+
+
+def _library_of(journal: Path) -> str | None:
+    """The library a run journal moved files into: its first record names it, or, when a kill
+    tore that record, the folder it is in (LIBRARY/.mobile_backups/journals/)."""
+    with open(journal, encoding="utf-8") as handle:
+        try:
+            first = json.loads(handle.readline())
+        except json.JSONDecodeError:
+            first = None
+    library = first.get("library") if isinstance(first, dict) else None
+    if isinstance(library, str):
+        return library
+    return str(journal.parent.parent.parent) if journal.parent.parent.name == STATE_DIR else None
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "undo":
-        path = Path(args.journal)
+        path = Path(args.journal).resolve()
         if not path.is_file():
             raise SystemExit(f"error: no journal at {path}")
-        for note in finish_interrupted(store, path.parent) + undo(store, path):
-            print(note)
+        library = _library_of(path)
+        if library is None:
+            raise SystemExit(f"error: {path} does not name its library: not a journal of `organise`")
+        store = LocalStore(library)
+        with run_lock(Path(library) / STATE_DIR, [], "undo", args.wait):
+            for note in finish_interrupted(store, path.parent) + undo(store, path):
+                print(note)
         return 0
     try:
         layout = parse_layout(args.layout)
@@ -104,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: {folder} does not exist")
     library = str(Path(args.library).resolve()) if args.library else None
     settings = Settings(layout, _zone(args.timezone), library)
+    store = LocalStore(library)
     report = _printer(args.json)
     if args.command == "plan":
         paths = [str(Path(p).resolve()) for p in args.paths]
@@ -112,12 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         assert library is not None
         inboxes = [str(Path(p).resolve()) for p in args.inboxes]
         journals = Path(library) / STATE_DIR / "journals"
-        for note in finish_interrupted(store, journals):
-            logging.info(note)
-        journal = None if args.dry_run else Journal.new_run(journals, library=library, inboxes=inboxes, layout=layout.template)
-        decisions = organise(store, inboxes, settings, journal, report)
-        if journal is not None:
-            journal.close()
-            print(f"journal: {journal.path}  (undo with: python -m mobile_backups undo {journal.path})", file=sys.stderr)
+        with run_lock(journals.parent, [i for i in inboxes if Path(i).is_dir()], "organise", args.wait):
+            for note in finish_interrupted(store, journals):
+                logging.info(note)
+            journal = None if args.dry_run else Journal.new_run(journals, library=library, inboxes=inboxes, layout=layout.template)
+            decisions = organise(store, inboxes, settings, journal, report)
+            if journal is not None:
+                journal.close()
+                print(f"journal: {journal.path}  (undo with: python -m mobile_backups undo {journal.path})", file=sys.stderr)
     print(_summary(decisions), file=sys.stderr)
     return 0

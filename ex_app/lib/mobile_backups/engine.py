@@ -22,7 +22,7 @@ from .core.layout import Layout, with_counter
 from .core.media import read_media_info
 from .core.groups import Group, Item, group_items
 from .core.source import BlockReader
-from .store import Entry, Store
+from .store import Changed, Entry, Store, within
 
 log = logging.getLogger("mobile_backups")
 STATE_DIR = ".mobile_backups"
@@ -57,9 +57,12 @@ class Decision:
         }
 
 
-def within(path: str, folder: str) -> bool:
-    folder = folder.rstrip("/")
-    return path == folder or path.startswith(folder + "/")
+VANISHED = "vanished (moved or deleted by someone else while it was being organised)"
+CHANGED = "changed while being organised: will be looked at again"
+
+
+def _why_not(err: OSError) -> str:
+    return VANISHED if isinstance(err, FileNotFoundError) else f"unreadable: {err.strerror or err}"
 
 
 def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
@@ -82,7 +85,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
                 item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()
                 item.bytes_read = reader.bytes_read
         except OSError as err:
-            item.problem = f"unreadable: {err.strerror or err}"
+            item.problem = _why_not(err)
             return item
         item.camera = info.camera
         if info.problem:
@@ -97,10 +100,12 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
 def scan(store: Store, inboxes: list[str], settings: Settings) -> Iterator[Item]:
     """Every file under the inboxes, analysed; files already in the library are not read."""
     library = settings.library
+    seen: set[str] = set()  # an inbox given twice, or inside another: each file once
     for inbox in inboxes:
         for entry in store.walk(inbox):
-            if library and within(entry.path, posixpath.join(library, STATE_DIR)):
+            if entry.path in seen or library and within(entry.path, posixpath.join(library, STATE_DIR)):
                 continue
+            seen.add(entry.path)
             if library and within(entry.path, library) and _already_organised(entry.path, inbox, library):
                 yield Item(entry.path, entry.size, entry.mtime, kind_of(entry.path), problem="already in the library")
             else:
@@ -249,16 +254,57 @@ class Placer:
             decisions[item.path] = Decision(item, action, posixpath.join(folder, name), reason)
 
 
+class Unreadable(Exception):
+    """A file the Placer had to read is gone or unreadable (changed since the scan)."""
+
+    def __init__(self, path: str, err: OSError) -> None:
+        super().__init__(path)
+        self.path, self.reason = path, _why_not(err)
+
+
+class _Reading:
+    """The store as the Placer reads it: a content read that fails names its file."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def head(self, path: str, length: int) -> bytes:
+        try:
+            return self.store.head(path, length)
+        except OSError as err:
+            raise Unreadable(path, err) from err
+
+    def digest(self, path: str) -> tuple[str, int]:
+        try:
+            return self.store.digest(path)
+        except OSError as err:
+            raise Unreadable(path, err) from err
+
+
 def plan(
     store: Store, items: list[Item], settings: Settings, placed: Mapping[str, tuple[str, str]] | None = None
 ) -> list[tuple[list[Decision], list[Move]]]:
-    """Decisions for every item, grouped as they must move, with the store moves of each group."""
-    groups, stays = group_items(items, settings.layout, placed)
-    placer = Placer(store, settings.library)
-    batch_dups = placer.batch_duplicates([i for g in groups for i in [g.lead] + [m.item for m in g.members]])
+    """Decisions for every item, grouped as they must move, with the store moves of each group.
+    A file that vanishes while its content is compared stays out (with its companions)."""
+    placer = Placer(_Reading(store), settings.library)  # type: ignore[arg-type]
+    by_path = {item.path: item for item in items}
+    while True:
+        groups, stays = group_items(items, settings.layout, placed)
+        try:
+            batch_dups = placer.batch_duplicates([i for g in groups for i in [g.lead] + [m.item for m in g.members]])
+            break
+        except Unreadable as err:
+            by_path[err.path].problem = err.reason  # only the batch's own files are read here
     planned: list[tuple[list[Decision], list[Move]]] = [([Decision(item, "skip", None, reason)], []) for item, reason in stays]
     for group in groups:
-        decisions = placer.place(group, batch_dups)
+        try:
+            decisions = placer.place(group, batch_dups)
+        except Unreadable as err:
+            planned.append(([_stays(item, group.lead, err) for item in [group.lead] + [m.item for m in group.members]], []))
+            continue
         moves = [
             (d.item.path, posixpath.join(settings.library, d.destination))
             for d in decisions
@@ -268,24 +314,44 @@ def plan(
     return planned
 
 
+def _stays(item: Item, lead: Item, err: Unreadable) -> Decision:
+    if item.path == err.path:
+        return Decision(item, "skip", None, err.reason)
+    why = f"{err.path} could not be read to compare ({err.reason}); will be looked at again"
+    return Decision(item, "skip", None, why if item is lead else f"stays with {lead.name}: {why}")
+
+
 def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move]) -> None:
-    """Move one group, journalled; a failure leaves the rest of the group in the inbox."""
+    """Move one group, journalled. A file that changed or vanished since it was analysed is
+    not moved; when the lead does not move, the rest of its group stays with it."""
     if not moves:
         return
     gid = journal.begin(moves)
     moved: list[Move] = []
     by_source = {d.item.path: d for d in decisions}
+    lead = decisions[0]
     for src, dst in moves:
-        try:
-            store.move(src, dst)
-            moved.append((src, dst))
-        except OSError as err:
-            failed = by_source[src]
-            failed.action, failed.destination = "skip", None
-            failed.reason = f"could not move to {dst}: {err.strerror or err}; left in place"
-            log.error("%s: %s", src, failed.reason)
-            break
+        decision = by_source[src]
+        if lead.action == "skip":
+            decision.reason = f"stays with {lead.item.name}, which could not be moved"
+        else:
+            try:
+                store.move(src, dst, expect=(decision.item.size, decision.item.mtime))
+                moved.append((src, dst))
+                continue
+            except OSError as err:
+                decision.reason = _move_failure(store, src, dst, err)
+                log.error("%s: %s", src, decision.reason)
+        decision.action, decision.destination = "skip", None
     journal.done(gid, moved)
+
+
+def _move_failure(store: Store, src: str, dst: str, err: OSError) -> str:
+    if isinstance(err, Changed):
+        return CHANGED
+    if isinstance(err, FileNotFoundError) and not store.exists(src):
+        return VANISHED
+    return f"could not move to {dst}: {err.strerror or err}; left in place"
 
 
 def organise(
@@ -335,7 +401,11 @@ def _roll_forward(store: Store, src: str, dst: str, notes: list[str]) -> bool:
         notes.append(f"finished interrupted move {src} -> {dst}")
         return True
     if store.exists(src) and not store.exists(dst):
-        store.move(src, dst)
+        try:
+            store.move(src, dst)
+        except OSError as err:
+            notes.append(f"could not redo interrupted move {src} -> {dst}: {err.strerror or err}")
+            return False
         notes.append(f"redid interrupted move {src} -> {dst}")
         return True
     notes.append(f"could not finish interrupted move {src} -> {dst}: source missing or destination taken")
@@ -353,7 +423,11 @@ def undo(store: Store, journal_path: Path, restored: list[str] | None = None) ->
         journal.write(op="undo", group=gid)
         for src, dst in reversed(group.done):
             if store.exists(dst) and not store.exists(src):
-                store.move(dst, src)
+                try:
+                    store.move(dst, src)
+                except OSError as err:
+                    notes.append(f"cannot put back {dst} -> {src}: {err.strerror or err}")
+                    continue
                 notes.append(f"put back {dst} -> {src}")
                 if restored is not None:
                     restored.append(src)

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 DEFAULT_LAYOUT = "{year}/{month}"
 MAX_NAME_BYTES = 250  # Nextcloud refuses longer names (oc_filecache; FilenameValidator)
+UNNAMED = "unnamed"  # the visible name of a file whose name sanitises to nothing or to a dot file
 TOKENS = (
     "year", "yy", "month", "month_name", "month_short", "day", "hour", "minute", "second",
     "week", "kind", "camera", "filename", "stem", "ext",
@@ -61,9 +62,25 @@ def parse_layout(template: str) -> Layout:
 def safe_name(value: str, limit: int = MAX_NAME_BYTES) -> str:
     """A file or folder name Nextcloud accepts: no separators or control characters,
     no trailing dots or spaces, at most `limit` UTF-8 bytes (the extension kept)."""
-    name = _UNSAFE.sub("_", value).strip(" ").rstrip(". ")
-    if name in ("", ".", ".."):
-        name = "_"
+    name = _clean(value)
+    return _fit(name or "_", limit)
+
+
+def file_name(value: str, limit: int = MAX_NAME_BYTES) -> str:
+    """`safe_name` for a file, and visible: a name that sanitises to nothing or to a dot file
+    (` .jpg` would become the hidden `.jpg`) is `unnamed` with its extension (`unnamed.jpg`)."""
+    name = _clean(value)
+    if not name or name.startswith("."):
+        rest = name.lstrip(". ")
+        name = f"{UNNAMED}.{rest}" if rest else UNNAMED
+    return _fit(name, limit)
+
+
+def _clean(value: str) -> str:
+    return _UNSAFE.sub("_", value).strip(" ").rstrip(". ")
+
+
+def _fit(name: str, limit: int) -> str:
     if len(name.encode()) > limit:
         path = PurePosixPath(name)
         suffix = path.suffix if len(path.suffix.encode()) < 16 else ""
@@ -105,9 +122,9 @@ def token_values(taken: datetime, *, kind: str, camera: str | None, filename: st
 def render(layout: Layout, taken: datetime, *, kind: str, camera: str | None, filename: str) -> str:
     """The destination path, relative to the library root, of one file."""
     values = {k: _UNSAFE.sub("_", v) for k, v in token_values(taken, kind=kind, camera=camera, filename=filename).items()}
-    parts = [safe_name(_TOKEN.sub(lambda m: values[m.group(1)], part)) for part in layout.template.split("/")]
+    rendered = [_TOKEN.sub(lambda m: values[m.group(1)], part) for part in layout.template.split("/")]
     if not layout.names_file:
-        parts.append(safe_name(filename))
+        rendered.append(filename)
     elif not re.search(r"\{(filename|ext)\}", layout.template.rsplit("/", 1)[-1]):
-        parts[-1] = safe_name(parts[-1] + PurePosixPath(filename).suffix)
-    return "/".join(parts)
+        rendered[-1] = _clean(rendered[-1]) + PurePosixPath(filename).suffix
+    return "/".join([safe_name(part) for part in rendered[:-1]] + [file_name(rendered[-1])])

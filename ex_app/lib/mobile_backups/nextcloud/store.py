@@ -208,8 +208,9 @@ class NextcloudStore:
                 raise DavError(status, f"MKCOL {sub}: HTTP {status}")
             self._folders.add(sub)
 
-    def move(self, src: str, dst: str) -> None:
-        """MOVE with `Overwrite: F`: a taken destination is a FileExistsError, never overwritten."""
+    def move(self, src: str, dst: str, expect: tuple[int, float | None] | None = None) -> None:
+        """MOVE with `Overwrite: F`: a taken destination is a FileExistsError, never overwritten;
+        a source gone since the listing is a FileNotFoundError. `expect` is not checked over WebDAV."""
         parent = posixpath.dirname(dst).strip("/")
         if parent and parent not in self._folders:
             self.make_folders(parent)
@@ -218,8 +219,10 @@ class NextcloudStore:
             return
         if response.status_code == 412:
             raise FileExistsError(f"{dst} exists")
-        if response.status_code == 404 and self.exists(dst):
-            return  # a live photo's video: Nextcloud moved it along with its still
+        if response.status_code == 404:
+            if self.exists(dst):
+                return  # a live photo's video: Nextcloud moved it along with its still
+            raise FileNotFoundError(f"{src} is gone")
         raise DavError(response.status_code, f"MOVE {src} -> {dst}: HTTP {response.status_code} {response.text[:200]}")
 
     def settle(self, src: str, dst: str) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .settings import UserConfig
-from ..engine import Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
+from ..engine import VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from ..journal import Journal
 from ..core.kinds import is_sidecar
 from ..core.groups import Item
@@ -72,7 +72,7 @@ class Summary:
             self.folders[posixpath.dirname(decision.destination)] += 1
         elif decision.action == "duplicate":
             self.duplicates += 1
-        elif decision.item.kind != "other":
+        elif decision.item.kind != "other" and decision.reason != VANISHED:  # a vanished file is not left anywhere
             self.problems += 1
 
     def common_folder(self, library: str) -> str:
