@@ -212,10 +212,22 @@ class Placer:
                     return False
             return self.digest(path, size=size) == self.digest(item.path, item)
         except OSError as err:
-            log.info("%s: could not compare with %s: %s", item.path, path, err.strerror or err)
-            if self.index is not None and (rel := self._rel(path)) is not None:
-                self.index.forget(rel)
+            self._unreadable(item, path, err)
             return False
+
+    def _library_head(self, item: Item, path: str) -> str | None:
+        """The head of a library file of the item's size, read now; None if it cannot be read."""
+        try:
+            return self.head(path, size=item.size)
+        except OSError as err:
+            self._unreadable(item, path, err)
+            return None
+
+    def _unreadable(self, item: Item, path: str, err: OSError) -> None:
+        """A library file gone (or unreadable) since it was listed: not a copy, and out of the index."""
+        log.info("%s: could not compare with %s: %s", item.path, path, err.strerror or err)
+        if self.index is not None and (rel := self._rel(path)) is not None:
+            self.index.forget(rel)
 
     def identical(self, item: Item, rel_folder: str, library_only: bool = False) -> str | None:
         """Name of a file in the folder with the same content as `item`, if any (`library_only`: not
@@ -235,8 +247,8 @@ class Placer:
     def indexed(self, item: Item, rel_folder: str) -> str | None:
         """Library path of a file elsewhere in the library with the same content, from the index.
         Only files of the same size are looked at, by their head first (known, or one small read);
-        a match is believed once a listing of its folder shows it with that size, its head read
-        now agrees and so does its whole hash. Entries found gone are dropped from the index."""
+        when heads agree, a match is believed once a listing of its folder shows it with that size,
+        its head read again agrees and so does its whole hash. Entries found gone are dropped."""
         if self.index is None or not is_media(item.kind):
             return None
         for known in self.index.candidates(item.size):
@@ -244,9 +256,10 @@ class Placer:
             path = self._abs(known.path)
             if folder == rel_folder or path in self._moving:
                 continue  # the destination folder was looked at already; a file of this batch is not a copy
-            if known.head is not None and known.head != self.head(item.path, item):
+            head = known.head if known.head is not None else self._library_head(item, path)
+            if head != self.head(item.path, item):
                 continue
-            listed = self.folder(folder).get(name.lower())  # the listing drops the entry if it is gone
+            listed = self.folder(folder).get(name.lower())  # this listing drops the entry if it is gone
             if listed == (name, item.size, path) and self.same_content(item, path, item.size):
                 return known.path
         return None
