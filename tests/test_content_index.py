@@ -157,6 +157,19 @@ def test_a_library_file_moved_or_removed_by_hand_is_not_claimed(inbox, tmp_path)
     assert (result["b.jpg"]["action"], result["b.jpg"]["destination"]) == ("move", "2023/05/b.jpg")
 
 
+def test_a_live_photo_whose_still_is_in_the_library_elsewhere_stays_a_pair(inbox, tmp_path):
+    library = tmp_path / "Photos"
+    still = samples.heic(inbox / "IMG_0001.HEIC", exif=NOV)
+    samples.video(inbox / "IMG_0001.MOV", apple_creationdate="2024-11-24T15:30:13+0100")
+    trip = library / "2023/Trip/IMG_0001 (edited).HEIC"
+    trip.parent.mkdir(parents=True)
+    trip.write_bytes(still.read_bytes())  # the still, sorted by hand into a folder of its own
+    result = cli_organise(inbox, library)
+    assert result["IMG_0001.HEIC"]["reason"] == "identical to 2023/Trip/IMG_0001 (edited).HEIC already in the library"
+    assert result["IMG_0001.MOV"]["destination"] == "2023/Trip/IMG_0001 (edited).MOV"  # the video joins its still
+    assert sorted(tree(library)) == ["2023/Trip/IMG_0001 (edited).HEIC", "2023/Trip/IMG_0001 (edited).MOV"]
+
+
 def test_a_same_size_different_file_is_placed_after_one_head_read_of_the_library_file(inbox, tmp_path):
     library = tmp_path / "Photos"
     old = burst(library / "2019/Old/IMG_1.jpg", 12)

@@ -136,8 +136,10 @@ class Placer:
         return posixpath.join(self.library, rel)
 
     def _rel(self, path: str) -> str | None:
-        """A store path's place in the library, if it is in it."""
-        return path[len(self.library.rstrip("/")) + 1 :] if self.library and within(path, self.library) and path not in self._moving else None
+        """A store path's place in the library, if it is in it (and not a file this plan places)."""
+        if not self.library or not within(path, self.library) or path in self._moving:
+            return None
+        return path[len(self.library.rstrip("/")) + 1 :]
 
     def folder(self, rel: str) -> dict[str, tuple[str, int, str | None]]:
         """lower-case name -> (name, size, store path to compare content with)."""
