@@ -91,7 +91,7 @@ def test_a_file_deleted_before_its_content_is_compared_stays_out_with_its_sideca
     assert sorted(p.name for p in inbox.iterdir()) == ["a.AAE"]
 
 
-def test_a_library_file_deleted_while_it_is_compared_leaves_the_group_for_later(folders):
+def test_a_library_file_deleted_while_it_is_compared_is_no_copy_and_the_group_moves(folders):
     inbox, library = folders
     samples.jpeg(inbox / "a.jpg", exif=NOV)
     (inbox / "a.AAE").write_text("<plist/>")
@@ -105,10 +105,29 @@ def test_a_library_file_deleted_while_it_is_compared_leaves_the_group_for_later(
             return super().digest(path)
 
     got = run(LibraryFileDeleted(str(library)), inbox, library)
-    assert got["a.jpg"].action == "skip" and "same.jpg could not be read to compare" in got["a.jpg"].reason
+    assert (got["a.jpg"].action, got["a.jpg"].destination) == ("move", "2024/11/a.jpg")
+    assert (got["a.AAE"].action, got["a.AAE"].destination) == ("companion", "2024/11/a.AAE")
+    assert list(inbox.iterdir()) == [] and sorted(tree(library)) == ["2024/11/a.AAE", "2024/11/a.jpg"]
+
+
+def test_a_file_deleted_while_it_is_compared_leaves_its_group_for_later(folders):
+    inbox, library = folders
+    samples.jpeg(inbox / "a.jpg", exif=NOV)
+    (inbox / "a.AAE").write_text("<plist/>")
+    (library / "2024/11").mkdir(parents=True)
+    shutil.copy2(inbox / "a.jpg", library / "2024/11/same.jpg")
+
+    class InboxFileDeleted(LocalStore):
+        def digest(self, path):
+            if "/inbox/" in path and path.endswith(".jpg"):
+                os.unlink(path)
+            return super().digest(path)
+
+    got = run(InboxFileDeleted(str(library)), inbox, library)
+    assert (got["a.jpg"].action, got["a.jpg"].reason) == ("skip", VANISHED)
     assert got["a.AAE"].action == "skip" and got["a.AAE"].reason.startswith("stays with a.jpg")
-    assert sorted(p.name for p in inbox.iterdir()) == ["a.AAE", "a.jpg"]
-    assert run(LocalStore(str(library)), inbox, library)["a.jpg"].destination == "2024/11/a.jpg"  # the next run places it
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.AAE"]
+    assert sorted(tree(library)) == ["2024/11/same.jpg"]
 
 
 def test_a_lead_deleted_before_its_move_keeps_its_companions_in_place_and_says_so(folders):

@@ -11,6 +11,7 @@ from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .content_index import ContentIndex
 from .engine import STATE_DIR, Decision, Settings, finish_interrupted, organise, undo
 from .journal import Journal
 from .core.layout import DEFAULT_LAYOUT, LayoutError, parse_layout
@@ -90,6 +91,14 @@ def _summary(decisions: list[Decision]) -> str:
     return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing to do"
 
 
+def _content_index(library: str | None, moves: bool) -> ContentIndex | None:
+    """The library's content index in its state folder; a plan of a library without one keeps it in memory."""
+    if library is None:
+        return None
+    state = Path(library) / STATE_DIR
+    return ContentIndex(state / "content.sqlite" if moves or state.is_dir() else None, records_placements=moves)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     args = _parser().parse_args(argv)
@@ -136,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         if not Path(folder).exists():
             raise SystemExit(f"error: {folder} does not exist")
     library = str(Path(args.library).resolve()) if args.library else None
-    settings = Settings(layout, _zone(args.timezone), library)
+    settings = Settings(layout, _zone(args.timezone), library, _content_index(library, moves=args.command != "plan" and not args.dry_run))
     store = LocalStore(library)
     report = _printer(args.json)
     if args.command == "plan":

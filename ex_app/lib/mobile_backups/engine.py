@@ -10,11 +10,12 @@ import logging
 import posixpath
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 
+from .content_index import ContentIndex, Known
 from .core.capture import capture_time
 from .journal import Journal, Move, read_journal
 from .core.kinds import is_media, kind_of
@@ -34,6 +35,7 @@ class Settings:
     layout: Layout
     zone: tzinfo | None  # for UTC-only dates; None: this machine's zone
     library: str | None  # store path of the library root
+    index: ContentIndex | None = field(default=None, compare=False)  # what the library holds, by content
 
 
 @dataclass
@@ -121,14 +123,28 @@ def _already_organised(path: str, inbox: str, library: str) -> bool:
 
 
 class Placer:
-    """Chooses final names: never a clash, identical content recognised as a duplicate."""
+    """Chooses final names: never a clash, identical content recognised as a duplicate, in the
+    destination folder (listed) and anywhere else in the library (through the content index)."""
 
-    def __init__(self, store: Store, library: str | None) -> None:
+    def __init__(self, store: Store, library: str | None, index: ContentIndex | None = None, moving: Iterable[str] = ()) -> None:
         self.store = store
         self.library = library
+        self.index = index if library else None
+        self._moving = set(moving)  # store paths this plan places: never a copy "already in the library"
         self._folders: dict[str, dict[str, tuple[str, int, str | None]]] = {}
         self._digests: dict[str, str] = {}
         self._heads: dict[str, str] = {}
+        self._from_index: set[str] = set()  # heads taken from the index, not read in this run
+
+    def _abs(self, rel: str) -> str:
+        assert self.library is not None
+        return posixpath.join(self.library, rel)
+
+    def _rel(self, path: str) -> str | None:
+        """A store path's place in the library, if it is in it (and not a file this plan places)."""
+        if not self.library or not within(path, self.library) or path in self._moving:
+            return None
+        return path[len(self.library.rstrip("/")) + 1 :]
 
     def folder(self, rel: str) -> dict[str, tuple[str, int, str | None]]:
         """lower-case name -> (name, size, store path to compare content with)."""
@@ -136,47 +152,132 @@ class Placer:
             listing: dict[str, tuple[str, int, str | None]] = {}
             if self.library:
                 absolute = posixpath.join(self.library, rel)
-                for name, size in self.store.listdir(absolute).items():
+                sizes = self.store.listdir(absolute)
+                for name, size in sizes.items():
                     listing[name.lower()] = (name, size, posixpath.join(absolute, name))
+                if self.index:
+                    self.index.learn_folder(rel, sizes)
             self._folders[rel] = listing
         return self._folders[rel]
 
-    def head(self, path: str, item: Item | None = None) -> str:
+    def head(self, path: str, item: Item | None = None, size: int | None = None) -> str:
         """A hash of the first HEAD_BYTES: photos of the same size (a burst, one scene) almost always
         differ there (their metadata does), so whole files are read only when the heads match.
-        An analysed item's head was read with its metadata; a library file's costs one small read."""
+        `item`: the file at `path`, when it is one being placed (read with its metadata; any further
+        read counts in its bytes_read). `size`: a library file's listed size: what the index knows of
+        the file at that size is taken, and `same_content` reads it again before a match counts."""
         if path not in self._heads:
+            known = self._known(path, size) if item is None else None
             if item is not None and item.head is not None:
                 self._heads[path] = item.head
+            elif known is not None and known.head is not None:
+                self._heads[path] = known.head
+                self._from_index.add(path)
             else:
-                data = self.store.head(path, HEAD_BYTES)
-                self._heads[path] = hashlib.sha256(data).hexdigest()
-                if item is not None:
-                    item.bytes_read += len(data)
+                self._read_head(path, item, size)
         return self._heads[path]
 
-    def same_content(self, item: Item, path: str) -> bool:
-        return self.head(path) == self.head(item.path, item) and self.digest(path) == self.digest(item.path, item)
+    def _known(self, path: str, size: int | None) -> Known | None:
+        rel = self._rel(path)
+        known = self.index.known(rel) if self.index is not None and rel is not None else None
+        return known if known is not None and known.size == size else None
 
-    def digest(self, path: str, item: Item | None = None) -> str:
+    def _read_head(self, path: str, item: Item | None, size: int | None) -> None:
+        data = self.store.head(path, HEAD_BYTES)
+        self._heads[path] = hashlib.sha256(data).hexdigest()
+        self._from_index.discard(path)
+        if item is not None:
+            item.bytes_read += len(data)
+        elif self.index is not None and (rel := self._rel(path)) is not None and size is not None:
+            self.index.learn(rel, size, head=self._heads[path])
+
+    def digest(self, path: str, item: Item | None = None, size: int | None = None) -> str:
+        """The whole file's hash (`item`, `size`: as for `head`); a library file's from the index
+        once its head was read again in this run."""
         if path not in self._digests:
-            value, read = self.store.digest(path)
-            self._digests[path] = value
-            if item is not None:
-                item.bytes_read += read
+            known = self._known(path, size) if item is None and path not in self._from_index else None
+            if known is not None and known.digest is not None:
+                self._digests[path] = known.digest
+            else:
+                value, read = self.store.digest(path)
+                self._digests[path] = value
+                if item is not None:
+                    item.bytes_read += read
+                elif self.index is not None and (rel := self._rel(path)) is not None and size is not None:
+                    self.index.learn(rel, size, head=self._heads.get(path), digest=value)
         return self._digests[path]
 
-    def identical(self, item: Item, rel_folder: str) -> str | None:
-        """Name of a file in the folder with the same content as `item`, if any.
+    def same_content(self, item: Item, path: str, size: int) -> bool:
+        """Heads, then whole hashes; a library file's head from the index is read again before a match
+        counts. A file that cannot be read (gone since it was listed) is not the same."""
+        try:
+            if self.head(path, size=size) != self.head(item.path, item):
+                return False
+            if path in self._from_index:
+                self._read_head(path, None, size)
+                if self._heads[path] != self.head(item.path, item):
+                    return False
+            return self.digest(path, size=size) == self.digest(item.path, item)
+        except OSError as err:
+            if isinstance(err, Unreadable) and err.path == item.path:
+                raise  # the new file itself is gone: it stays (plan), the library copy is fine
+            self._unreadable(item, path, err)
+            return False
+
+    def _library_head(self, item: Item, path: str) -> str | None:
+        """The head of a library file of the item's size, read now; None if it cannot be read."""
+        try:
+            return self.head(path, size=item.size)
+        except OSError as err:
+            self._unreadable(item, path, err)
+            return None
+
+    def _unreadable(self, item: Item, path: str, err: OSError) -> None:
+        """A library file gone (or unreadable) since it was listed: not a copy, and out of the index."""
+        log.info("%s: could not compare with %s: %s", item.path, path, err.strerror or err)
+        if self.index is not None and (rel := self._rel(path)) is not None:
+            self.index.forget(rel)
+
+    def identical(self, item: Item, rel_folder: str, library_only: bool = False) -> str | None:
+        """Name of a file in the folder with the same content as `item`, if any (`library_only`: not
+        one this plan is placing there).
 
         Sidecars are small and often alike (an empty .aae): only one under the same name counts.
         """
         listing = self.folder(rel_folder)
         candidates = listing.values() if is_media(item.kind) else [listing[item.name.lower()]] if item.name.lower() in listing else []
         for name, size, path in candidates:
-            if size == item.size and path and self.same_content(item, path):
+            if library_only and path != posixpath.join(self._abs(rel_folder), name):
+                continue
+            if size == item.size and path and path != item.path and self.same_content(item, path, size):
                 return name
         return None
+
+    def indexed(self, item: Item, rel_folder: str) -> str | None:
+        """Library path of a file elsewhere in the library with the same content, from the index.
+        Only files of the same size are looked at, by their head first (known, or one small read);
+        when heads agree, a match is believed once a listing of its folder shows it with that size,
+        its head read again agrees and so does its whole hash. Entries found gone are dropped."""
+        if self.index is None or not is_media(item.kind):
+            return None
+        for known in self.index.candidates(item.size):
+            folder, name = posixpath.split(known.path)
+            path = self._abs(known.path)
+            if folder == rel_folder or path in self._moving:
+                continue  # the destination folder was looked at already; a file of this batch is not a copy
+            head = known.head if known.head is not None else self._library_head(item, path)
+            if head != self.head(item.path, item):
+                continue
+            listed = self.folder(folder).get(name.lower())  # this listing drops the entry if it is gone
+            if listed == (name, item.size, path) and self.same_content(item, path, item.size):
+                return known.path
+        return None
+
+    def library_copy(self, item: Item, rel_folder: str, library_only: bool = False) -> str | None:
+        """Library path of a file with the same content: in the destination folder, else anywhere."""
+        if (same := self.identical(item, rel_folder, library_only)) is not None:
+            return posixpath.join(rel_folder, same)
+        return self.indexed(item, rel_folder)
 
     def free(self, rel_folder: str, names: list[str]) -> bool:
         listing = self.folder(rel_folder)
@@ -186,6 +287,8 @@ class Placer:
         if item.head is not None:
             self._heads.setdefault(item.path, item.head)
         self.folder(rel_folder)[name.lower()] = (name, item.size, item.path)
+        if self.index and is_media(item.kind):
+            self.index.placed(posixpath.join(rel_folder, name), item.size, item.mtime, item.head, self._digests.get(item.path))
 
     def batch_duplicates(self, items: list[Item]) -> dict[str, Item]:
         """path -> the file of the batch with identical content that is placed instead
@@ -210,21 +313,27 @@ class Placer:
                     first[key] = item
         return duplicates
 
+    def duplicate(self, item: Item, folder: str, batch_dups: dict[str, Item]) -> tuple[str, str | None] | None:
+        """(reason, library path of the copy there) for a file that is not placed because its content is."""
+        copy = self.library_copy(item, folder, library_only=item.path in batch_dups)
+        if copy is not None:
+            return f"identical to {copy} already in the library", copy
+        if item.path in batch_dups:
+            return f"identical to {batch_dups[item.path].path}, organised instead", None
+        return None
+
     def place(self, group: Group, batch_dups: dict[str, Item]) -> list[Decision]:
         lead, folder = group.lead, group.folder
         decisions: dict[str, Decision] = {}
         lead_name = posixpath.basename(group.destination)
         base_stem = posixpath.splitext(lead_name)[0]
-        if lead.path in batch_dups:
-            decisions[lead.path] = Decision(lead, "duplicate", None, f"identical to {batch_dups[lead.path].path}, organised instead")
-        elif (same := self.identical(lead, folder)) is not None:
-            decisions[lead.path] = Decision(lead, "duplicate", None, f"identical to {posixpath.join(folder, same)} already in the library")
-            base_stem = posixpath.splitext(same)[0]
+        if (dup := self.duplicate(lead, folder, batch_dups)) is not None:
+            decisions[lead.path] = Decision(lead, "duplicate", None, dup[0])
+            if dup[1] is not None:  # its companions join the copy already in the library, under its name
+                folder, base_stem = posixpath.dirname(dup[1]), posixpath.splitext(posixpath.basename(dup[1]))[0]
         for member in group.members:
-            if member.item.path in batch_dups:
-                decisions[member.item.path] = Decision(member.item, "duplicate", None, f"identical to {batch_dups[member.item.path].path}, organised instead")
-            elif (same := self.identical(member.item, folder)) is not None:
-                decisions[member.item.path] = Decision(member.item, "duplicate", None, f"identical to {posixpath.join(folder, same)} already in the library")
+            if (dup := self.duplicate(member.item, folder, batch_dups)) is not None:
+                decisions[member.item.path] = Decision(member.item, "duplicate", None, dup[0])
         tracked = [(lead, lead_name, "move", group.note)] + [
             (m.item, base_stem + m.item.name[len(lead.stem) :], "companion", f"{m.role} of {lead.name}")
             for m in group.members
@@ -254,11 +363,11 @@ class Placer:
             decisions[item.path] = Decision(item, action, posixpath.join(folder, name), reason)
 
 
-class Unreadable(Exception):
+class Unreadable(OSError):
     """A file the Placer had to read is gone or unreadable (changed since the scan)."""
 
     def __init__(self, path: str, err: OSError) -> None:
-        super().__init__(path)
+        super().__init__(err.errno, _why_not(err))
         self.path, self.reason = path, _why_not(err)
 
 
@@ -288,13 +397,17 @@ def plan(
     store: Store, items: list[Item], settings: Settings, placed: Mapping[str, tuple[str, str]] | None = None
 ) -> list[tuple[list[Decision], list[Move]]]:
     """Decisions for every item, grouped as they must move, with the store moves of each group.
-    A file that vanishes while its content is compared stays out (with its companions)."""
-    placer = Placer(_Reading(store), settings.library)  # type: ignore[arg-type]
+    A file that vanishes while its content is compared stays out (with its companions).
+    With a content index (`settings.index`), it is brought up to date with a listing first."""
+    if settings.index is not None and settings.library is not None:
+        settings.index.refresh(store, settings.library)
     by_path = {item.path: item for item in items}
     while True:
         groups, stays = group_items(items, settings.layout, placed)
+        batch = [i for g in groups for i in [g.lead] + [m.item for m in g.members]]
+        placer = Placer(_Reading(store), settings.library, settings.index, (i.path for i in batch))  # type: ignore[arg-type]
         try:
-            batch_dups = placer.batch_duplicates([i for g in groups for i in [g.lead] + [m.item for m in g.members]])
+            batch_dups = placer.batch_duplicates(batch)
             break
         except Unreadable as err:
             by_path[err.path].problem = err.reason  # only the batch's own files are read here

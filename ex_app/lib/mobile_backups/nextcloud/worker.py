@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .settings import UserConfig
+from ..content_index import ContentIndex
 from ..engine import VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from ..journal import Journal
 from ..core.kinds import is_sidecar
@@ -43,6 +44,8 @@ FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a phot
 SETTLE_SECONDS = 1.0  # Created and Written of one upload come together: wait this long after the last event
 READERS = 4  # parallel metadata reads per batch
 QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
+RELIST_SECONDS = 600.0  # a walk of the library (a PROPFIND per folder) at most this often per user; what the
+# engine places and the folders it lists are learnt at once
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
 
 
@@ -131,6 +134,10 @@ class Organiser:
     def journal_dir(self, user: str) -> Path:
         return self.storage / "journals" / user
 
+    def content_index(self, user: str, moves: bool = True) -> ContentIndex:
+        """The user's library by content; a walk of the library counts as current for RELIST_SECONDS."""
+        return ContentIndex(self.storage / "content" / f"{user}.sqlite", max_age=RELIST_SECONDS, records_placements=moves)
+
     def run(self) -> None:
         """Until stopped: process due paths; sleep until the next is due or an event arrives."""
         while not self.stop.is_set():
@@ -192,7 +199,8 @@ class Organiser:
         related = [e for e in entries.values() if stem_key(posixpath.basename(e.path)) in wanted]
         with ThreadPoolExecutor(READERS) as pool:  # range requests overlap; the moves stay in order
             items = list(pool.map(lambda entry: analyse(store, entry, config.zone), related))
-        settings = Settings(config.layout, config.zone, config.library)
+        index = self.content_index(user)
+        settings = Settings(config.layout, config.zone, config.library, index)
         journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
         actions: Counter[str] = Counter()
         try:
@@ -206,6 +214,7 @@ class Organiser:
                     actions["moved" if decision.destination else decision.action] += 1
         finally:
             journal.close()
+            index.close()
         for job in jobs:
             self.queue.done(job)
         log.info("%s: looked at %d file(s) in %s with %d request(s): %s", user, len(items), folder or "/", store.requests,
@@ -265,4 +274,5 @@ class Organiser:
         folders = [folder] if folder is not None else list(config.inboxes)
         store = self.store_for(user)
         present = [f for f in folders if store.exists(f)]
-        return organise(store, present, Settings(config.layout, config.zone, config.library), None, lambda decision: None)
+        with self.content_index(user, moves=False) as index:
+            return organise(store, present, Settings(config.layout, config.zone, config.library, index), None, lambda decision: None)
