@@ -260,12 +260,12 @@ def _png_raw_profile(data: bytes, compressed: bool, info: MediaInfo) -> None:
     keyword, _, text = data.partition(b"\x00")
     if keyword not in (b"Raw profile type exif", b"Raw profile type APP1", b"Raw profile type xmp"):
         return
-    if compressed:  # a method byte (0: deflate), then the compressed text, inflated to a bounded size
-        text = zlib.decompressobj().decompress(text[1:], 3 * MAX_METADATA)
-    parts = text.split(maxsplit=2)  # profile name, byte count, hex digits with line breaks
     try:
+        if compressed:  # a method byte (0: deflate), then the compressed text, inflated to a bounded size
+            text = zlib.decompressobj().decompress(text[1:], 3 * MAX_METADATA)
+        parts = text.split(maxsplit=2)  # profile name, byte count, hex digits with line breaks
         profile = bytes.fromhex(parts[2].decode("ascii"))[: int(parts[1])]
-    except (IndexError, ValueError, UnicodeDecodeError):
+    except (zlib.error, IndexError, ValueError, UnicodeDecodeError):  # a damaged profile: as if it were not there
         return
     if profile.startswith(b"Exif\x00\x00"):
         profile = profile[6:]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -86,7 +87,7 @@ def read_avi(reader: BlockReader) -> VideoMetadata:
     return found
 
 
-def _riff_chunks(reader: BlockReader, start: int, end: int):
+def _riff_chunks(reader: BlockReader, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(id, data start, data end) of the chunks between start and end; stops at one that runs past `end`."""
     pos = start
     for _ in range(MAX_CHUNKS):
@@ -160,7 +161,7 @@ def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int] | None:
     return (-1 if value == (1 << (7 * length)) - 1 else value), length
 
 
-def _ebml_elements(reader: BlockReader, start: int, end: int):
+def _ebml_elements(reader: BlockReader, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """(id, data start, data end) of the elements between start and end; an unknown size runs to `end`.
 
     One that runs past `end` (a cut file) is the last: its end is as declared, its reader checks what it reads."""
