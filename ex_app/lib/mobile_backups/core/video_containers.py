@@ -28,7 +28,7 @@ from .source import BlockReader
 MAX_CHUNKS = 256  # RIFF chunks per level before the 'movi' data (a camera's AVI has a handful)
 MAX_ELEMENTS = 1024  # EBML elements per level before the first cluster
 MAX_OBJECTS = 256  # ASF header objects (real headers have about ten)
-MAX_INFO = 64 * 1024  # a Matroska Info element (real ones: under 1 KiB)
+MAX_INFO = 64 * 1024  # a Matroska Info or SeekHead element (real ones: under 1 KiB)
 MAX_TEXT = 64  # an IDIT date (26 bytes)
 TS_PACKETS = 8  # MPEG-TS packets whose sync bytes are checked
 MATROSKA_EPOCH = datetime(2001, 1, 1, tzinfo=timezone.utc)
@@ -136,7 +136,7 @@ def read_matroska(reader: BlockReader) -> VideoMetadata:
         if element_id == INFO:
             found.utc = _date_utc(reader, start, end)
             return found
-        if element_id == SEEK_HEAD:
+        if element_id == SEEK_HEAD and end - start <= MAX_INFO:
             info_at = _seek_position(reader, start, end, INFO)
         elif element_id == CLUSTER:
             break
