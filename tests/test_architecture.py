@@ -17,7 +17,7 @@ LIB = Path(__file__).resolve().parents[1] / "ex_app" / "lib"
 PACKAGE = LIB / "mobile_backups"
 PURE_STDLIB = {
     "__future__", "bisect", "collections", "dataclasses", "datetime", "enum", "functools", "hashlib", "io",
-    "itertools", "logging", "math", "re", "struct", "time", "typing", "xml", "zoneinfo",
+    "itertools", "logging", "math", "re", "struct", "time", "typing", "xml", "zlib", "zoneinfo",
 }
 PURE_THIRD_PARTY = {"exifread"}
 PURE_PATHLIB = {"PurePath", "PurePosixPath"}  # path arithmetic only, never the filesystem

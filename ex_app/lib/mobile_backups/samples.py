@@ -22,6 +22,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import zlib
 from bisect import bisect_right
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -303,6 +304,101 @@ def x3f(path: _PathLike, *, taken: datetime | None, make: str = "SIGMA", model: 
         body += data + b"\x00" * (-len(data) % 4)
     directory = b"SECd" + struct.pack("<II", 0x00020000, len(entries)) + b"".join(entries)
     return _write(_prepare(path), body + directory + struct.pack("<I", len(body)), mtime if mtime is not None else time.time())
+
+
+# --- Metadata where ImageMagick, other writers and the TIFF and GIF formats keep it
+
+
+def png_raw_profile(path: _PathLike, *, exif: Exif, compressed: bool = True, mtime: float | None = None) -> Path:
+    """A PNG whose EXIF is ImageMagick's "Raw profile type exif" text chunk (zTXt, or tEXt when not `compressed`):
+    a newline, the profile name, its byte count, then the bytes as hex in lines of 72 digits."""
+    data = exif_bytes(exif)
+    digits = data.hex()
+    text = f"\nexif\n{len(data):8d}\n" + "\n".join(digits[i : i + 72] for i in range(0, len(digits), 72)) + "\n"
+    info = PngInfo()
+    info.add_text("Raw profile type exif", text, zip=compressed)
+    path = _prepare(path)
+    _picture((64, 48), 0).save(path, "PNG", pnginfo=info)
+    return _write(path, path.read_bytes(), mtime if mtime is not None else time.time())
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_late_exif(path: _PathLike, *, exif: Exif, size: _Size = (64, 48), after: bytes = b"", mtime: float | None = None) -> Path:
+    """A PNG with its eXIf chunk after the image data (and `after`, more bytes, before IEND), as the PNG extensions allow."""
+    out = io.BytesIO()
+    _picture(size, 0).save(out, "PNG", compress_level=1)
+    data = out.getvalue()
+    assert data[-12:-8] == b"\x00\x00\x00\x00" and data[-8:-4] == b"IEND"
+    late = png_chunk(b"eXIf", exif_bytes(exif)[6:]) + after
+    return _write(_prepare(path), data[:-12] + late + data[-12:], mtime if mtime is not None else time.time())
+
+
+def tiff(path: _PathLike, *, xmp: bytes | None = None, big_endian: bool = False, mtime: float | None = None) -> Path:
+    """A TIFF by Pillow (big-endian: a 16-bit grey image, which Pillow writes as "MM"), XMP in tag 700."""
+    image = _picture((64, 48), 0)
+    image = image.convert("I;16B") if big_endian else image
+    path = _prepare(path)
+    image.save(path, "TIFF", tiffinfo={700: xmp} if xmp is not None else {})
+    return _write(path, path.read_bytes(), mtime if mtime is not None else time.time())
+
+
+def gif_xmp(path: _PathLike, *, xmp: bytes, mtime: float | None = None) -> Path:
+    """A GIF by Pillow with XMP in the "XMP DataXMP" application extension before its image, as Adobe's XMP
+    specification (part 3) lays it out: the packet as raw bytes, then the 258-byte "magic trailer"."""
+    out = io.BytesIO()
+    _picture((64, 48), 0).convert("P").save(out, "GIF")
+    data = out.getvalue()
+    flags = data[10]
+    start = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    extension = b"\x21\xff\x0bXMP DataXMP" + xmp + b"\x01" + bytes(range(255, -1, -1)) + b"\x00"
+    return _write(_prepare(path), data[:start] + extension + data[start:], mtime if mtime is not None else time.time())
+
+
+# --- Videos that are not ISO-BMFF, muxed by ffmpeg
+
+_MUXERS = {  # extension: ffmpeg muxer and its options, video encoder
+    ".avi": (("-f", "avi"), ("-c:v", "mpeg4")),
+    ".mkv": (("-f", "matroska"), ("-c:v", "mpeg4")),
+    ".webm": (("-f", "webm"), ("-c:v", "libvpx-vp9", "-b:v", "100k")),
+    ".wmv": (("-f", "asf"), ("-c:v", "wmv2")),
+    ".mts": (("-f", "mpegts"), ("-c:v", "mpeg2video")),
+    ".m2ts": (("-f", "mpegts", "-mpegts_m2ts_mode", "1"), ("-c:v", "mpeg2video")),
+}
+
+
+def other_video(path: _PathLike, *, created_utc: datetime | None = None, idit: str | None = None, mtime: float | None = None) -> Path:
+    """A real AVI, Matroska, WebM, ASF (WMV) or MPEG-TS (MTS, M2TS: 192-byte packets) test pattern, by extension.
+
+    ffmpeg writes `created_utc` (naive: UTC) as Matroska's DateUTC and ASF's creation date (AVI and MPEG-TS have no
+    such field); `idit` is written verbatim as an AVI's IDIT chunk in its 'hdrl' list, as cameras do."""
+    path = _prepare(path)
+    muxer, codec = _MUXERS[path.suffix.lower()]
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *_testsrc(0.4, (64, 48)), *codec, "-an", "-map_metadata", "-1", *muxer]
+    if created_utc is not None:
+        utc = created_utc.astimezone(timezone.utc) if created_utc.tzinfo else created_utc
+        cmd += ["-metadata", f"creation_time={utc:%Y-%m-%dT%H:%M:%S.%f}Z"]
+    subprocess.run([*cmd, f"file:{path}"], check=True, capture_output=True)
+    if idit is not None:
+        path.write_bytes(_with_idit(path.read_bytes(), idit.encode("latin-1") + b"\x00"))
+    return _write(path, path.read_bytes(), mtime if mtime is not None else time.time())
+
+
+def _with_idit(avi: bytes, value: bytes) -> bytes:
+    """The AVI with an IDIT chunk at the end of its 'hdrl' list, in room taken from the JUNK padding that ffmpeg
+    writes after that list: nothing after it moves, so the indexes stay right."""
+    assert avi[12:16] == b"LIST" and avi[20:24] == b"hdrl", "ffmpeg's AVI starts with its hdrl list"
+    chunk = b"IDIT" + struct.pack("<I", len(value)) + value + b"\x00" * (len(value) & 1)
+    hdrl_end = 20 + int.from_bytes(avi[16:20], "little")
+    junk = avi.find(b"JUNK", hdrl_end)
+    junk_size = int.from_bytes(avi[junk + 4 : junk + 8], "little")
+    assert junk > 0 and junk_size >= len(chunk), "ffmpeg left no JUNK padding after hdrl"
+    hdrl = avi[12:16] + struct.pack("<I", hdrl_end - 20 + len(chunk)) + avi[20:hdrl_end]
+    padding = b"JUNK" + struct.pack("<I", junk_size - len(chunk)) + avi[junk + 8 + len(chunk) : junk + 8 + junk_size]
+    return avi[:12] + hdrl + chunk + avi[hdrl_end:junk] + padding + avi[junk + 8 + junk_size :]
 
 
 def corrupt_copy(src: _PathLike, dst: _PathLike, *, keep_bytes: int) -> Path:

@@ -21,9 +21,9 @@ MIN_YEAR = 1800
 _DATETIME = re.compile(
     r"^\s*(\d{4})[:\-/.](\d{2})[:\-/.](\d{2})"
     r"(?:[T\s]+(\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d+))?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+    r"\s*(Z|(?:GMT|UTC)?[+-]\d{2}:?\d{2})?\s*$"
 )
-_OFFSET = re.compile(r"^\s*(Z|([+-])(\d{2}):?(\d{2}))\s*$")
+_OFFSET = re.compile(r"^\s*(Z|(?:GMT|UTC)?([+-])(\d{2}):?(\d{2}))\s*$")  # Apple Vision Pro's XMP: "GMT+02:00"
 _SUBSEC = re.compile(r"^\s*(\d{1,9})\s*$")
 
 
@@ -48,7 +48,7 @@ class Taken:
 @dataclass(frozen=True)
 class Capture:
     taken: Taken | None
-    source: str | None  # exif, xmp, quicktime, filename, mtime
+    source: str | None  # exif, xmp, a video container (quicktime, avi, matroska, asf), filename, mtime
 
 
 def _format_offset(offset: timedelta) -> str:
@@ -109,7 +109,7 @@ def capture_time(info: MediaInfo, *, is_video: bool, name: str, mtime: float | N
         ("exif", lambda: parse_datetime(exif.get("DateTimeOriginal"), exif.get("SubSecTimeOriginal"), exif.get("OffsetTimeOriginal"))),
         ("exif", lambda: parse_datetime(exif.get("DateTimeDigitized"), exif.get("SubSecTimeDigitized"), exif.get("OffsetTimeDigitized"))),
         ("xmp", lambda: _first_xmp(info)),
-        ("quicktime", lambda: _quicktime(info, zone) if is_video else None),
+        (info.container or "video", lambda: _video(info, zone) if is_video else None),
         ("filename", lambda: _from_name(name, zone)),
         ("mtime", lambda: _from_mtime(mtime, zone)),
     ):
@@ -127,12 +127,16 @@ def _first_xmp(info: MediaInfo) -> Taken | None:
     return None
 
 
-def _quicktime(info: MediaInfo, zone: tzinfo | None) -> Taken | None:
-    taken = parse_datetime(info.quicktime.get("com.apple.quicktime.creationdate"))
+def _video(info: MediaInfo, zone: tzinfo | None) -> Taken | None:
+    """The video container's own date: QuickTime's Apple creation date (local) or mvhd (UTC), AVI's IDIT
+    (local), Matroska's DateUTC or ASF's creation date (UTC)."""
+    taken = parse_datetime(info.quicktime.get("com.apple.quicktime.creationdate") or info.video_local)
     if taken is not None:
         return taken
     if info.mvhd_created:
         return from_utc(QUICKTIME_EPOCH + timedelta(seconds=info.mvhd_created), zone)
+    if info.video_utc is not None:
+        return from_utc(info.video_utc, zone)
     return None
 
 

@@ -12,12 +12,14 @@ import io
 import logging
 import struct
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import exifread
 
-from . import raw_containers
+from . import raw_containers, video_containers
 from .source import BlockReader
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -48,6 +50,10 @@ XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
 JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 MAX_METADATA = 4 * 1024 * 1024  # no sane metadata block is larger; a bigger one is corrupt
+PNG_TAIL = 64 * 1024 + 24  # an eXIf chunk after the image data: up to 64 KiB (a JPEG's APP1), its header, CRC and IEND
+MAX_GIF_BLOCKS = 256  # GIF extensions before the first image
+MAX_GIF_SUB_BLOCKS = 16384  # sub-blocks walked in a GIF (an XMP extension of 100 KB: about 1,500)
+MAX_IFD0_ENTRIES = 1000  # a TIFF's first directory (a DNG's has about a hundred)
 
 
 class CorruptMedia(Exception):
@@ -61,6 +67,8 @@ class MediaInfo:
     xmp: dict[str, str] = field(default_factory=dict)
     quicktime: dict[str, str] = field(default_factory=dict)
     mvhd_created: int | None = None  # seconds since 1904-01-01 UTC, as stored
+    video_local: str | None = None  # another video container's wall-clock capture time, EXIF-style (AVI IDIT)
+    video_utc: datetime | None = None  # another video container's UTC capture time (Matroska DateUTC, ASF)
     problem: str | None = None
 
     @property
@@ -113,7 +121,7 @@ def _container(head: bytes) -> str | None:
         return "cr3" if brand == b"crx " else "quicktime"
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
         return "quicktime"
-    return raw_containers.kind(head)
+    return raw_containers.kind(head) or video_containers.kind(head)
 
 
 def exif_from_tiff(data: bytes) -> dict[str, str]:
@@ -235,9 +243,58 @@ def _png(reader: BlockReader, info: MediaInfo) -> None:
             data = reader.pread(pos + 8, length)
             if data.startswith(b"XML:com.adobe.xmp\x00"):
                 info.xmp = parse_xmp(data)
+        elif kind in (b"tEXt", b"zTXt") and length < MAX_METADATA:
+            _png_raw_profile(reader.pread(pos + 8, length), kind == b"zTXt", info)
         pos += 12 + length
-    if reader.read_exact(max(0, reader.size - 8), 8)[:4] != b"IEND":
+    if _png_tail(reader, pos, info)[-8:-4] != b"IEND":
         raise CorruptMedia(f"truncated PNG: no IEND chunk at the end ({reader.size} bytes)")
+
+
+def _undated(info: MediaInfo) -> bool:
+    """No capture date read yet: only then are the costlier places read (a PNG's tail, a TIFF's XMP)."""
+    return not (info.exif.get("DateTimeOriginal") or info.exif.get("DateTimeDigitized") or info.xmp)
+
+
+def _png_raw_profile(data: bytes, compressed: bool, info: MediaInfo) -> None:
+    """ImageMagick's "Raw profile type exif/APP1/xmp" text chunk: a header line, a length, then hex."""
+    keyword, _, text = data.partition(b"\x00")
+    if keyword not in (b"Raw profile type exif", b"Raw profile type APP1", b"Raw profile type xmp"):
+        return
+    try:
+        if compressed:  # a method byte (0: deflate), then the compressed text, inflated to a bounded size
+            text = zlib.decompressobj().decompress(text[1:], 3 * MAX_METADATA)
+        parts = text.split(maxsplit=2)  # profile name, byte count, hex digits with line breaks
+        profile = bytes.fromhex(parts[2].decode("ascii"))[: int(parts[1])]
+    except (zlib.error, IndexError, ValueError, UnicodeDecodeError):  # a damaged profile: as if it were not there
+        return
+    if profile.startswith(b"Exif\x00\x00"):
+        profile = profile[6:]
+    if profile[:4] in (b"II*\x00", b"MM\x00*") and not info.exif:
+        info.exif = exif_from_tiff(profile)
+    elif b"<x:xmpmeta" in profile and not info.xmp:
+        info.xmp = parse_xmp(profile)
+
+
+def _png_tail(reader: BlockReader, image_data: int, info: MediaInfo) -> bytes:
+    """The file's last bytes, for the IEND check: 8, or, if nothing dated came before the image data,
+    up to PNG_TAIL, in one read, to find an eXIf chunk after it (the PNG extensions allow one anywhere
+    before IEND). Walking the IDAT chunks instead would cost one read per chunk (8 KiB each, often)."""
+    if not _undated(info):
+        return reader.read_exact(max(0, reader.size - 8), 8)
+    start = max(image_data, reader.size - PNG_TAIL)
+    tail = reader.read_exact(start, reader.size - start)
+    at = tail.find(b"eXIf", 4)
+    for _ in range(16):  # the type's letters may also occur in compressed image data: the CRC decides
+        if at < 0:
+            break
+        length = int.from_bytes(tail[at - 4 : at], "big")
+        data_end = at + 4 + length
+        if data_end + 4 <= len(tail) and zlib.crc32(tail[at:data_end]) == int.from_bytes(tail[data_end : data_end + 4], "big"):
+            data = tail[at + 4 : data_end]
+            info.exif = exif_from_tiff(data[6:] if data.startswith(b"Exif\x00\x00") else data)
+            break
+        at = tail.find(b"eXIf", at + 1)
+    return tail
 
 
 def _webp(reader: BlockReader, info: MediaInfo) -> None:
@@ -261,6 +318,42 @@ def _exifread_file(reader: BlockReader, info: MediaInfo) -> None:
     """TIFF, TIFF-based RAW (DNG, CR2, NEF, ARW, ORF, RW2, PEF, ...) and JPEG XL: exifread walks them."""
     reader.seek(0)
     info.exif = _pick_exif(exifread.process_file(reader, details=False, extract_thumbnail=False))
+    if reader.pread(0, 2) in (b"II", b"MM") and _undated(info):
+        info.xmp = _tiff_xmp(reader)
+
+
+def _tiff_xmp(reader: BlockReader) -> dict[str, str]:
+    """The XMP packet of TIFF tag 700 in the first directory, where TIFF writers put it."""
+    order = "<" if reader.pread(0, 2) == b"II" else ">"
+    ifd0 = struct.unpack(order + "I", reader.pread(4, 4).ljust(4, b"\x00"))[0]
+    count = struct.unpack(order + "H", reader.pread(ifd0, 2).ljust(2, b"\x00"))[0]
+    table = reader.pread(ifd0 + 2, 12 * min(count, MAX_IFD0_ENTRIES))
+    for tag, kind, length, value in struct.iter_unpack(order + "HHI4s", table[: len(table) // 12 * 12]):
+        if tag == 700 and kind in (1, 7) and 4 < length <= MAX_METADATA:
+            return parse_xmp(reader.pread(struct.unpack(order + "I", value)[0], length))
+    return {}
+
+
+def _gif(reader: BlockReader, info: MediaInfo) -> None:
+    """GIF: XMP in the "XMP DataXMP" application extension before the first image; no other date.
+
+    An odd structure only ends the search: GIFs were never refused for it."""
+    flags = reader.pread(10, 1)
+    pos = 13 + (3 << ((flags[0] & 7) + 1) if flags and flags[0] & 0x80 else 0)  # after the global colour table
+    sub_blocks = 0
+    for _ in range(MAX_GIF_BLOCKS):
+        introducer = reader.pread(pos, 2)
+        if len(introducer) < 2 or introducer[0] != 0x21:  # an image, the trailer or the end: no XMP before it
+            return
+        start = end = pos + 2
+        while (size := reader.pread(end, 1)) and size != b"\x00" and sub_blocks < MAX_GIF_SUB_BLOCKS:
+            end, sub_blocks = end + 1 + size[0], sub_blocks + 1
+        if not size or size != b"\x00":
+            return
+        if introducer[1] == 0xFF and reader.pread(start, 12) == b"\x0bXMP DataXMP" and end - start <= MAX_METADATA:
+            info.xmp = parse_xmp(reader.pread(start + 12, end - start - 12))  # raw XMP, then a 258-byte trailer
+            return
+        pos = end + 1
 
 
 # --- ISO base media (MP4, MOV, HEIF, CR3) -------------------------------------------
@@ -442,8 +535,17 @@ def _raw(reader: BlockReader, info: MediaInfo) -> None:
     info.exif = {**found.tags, **(exif_from_tiff(found.tiff) if found.tiff else {})}
 
 
+def _video(reader: BlockReader, info: MediaInfo) -> None:
+    """AVI, Matroska/WebM, ASF/WMV and MPEG-TS (see video_containers): the container's own capture time."""
+    try:
+        found = video_containers.READERS[info.container](reader)
+    except video_containers.CorruptVideo as err:
+        raise CorruptMedia(str(err)) from None
+    info.video_local, info.video_utc = found.local, found.utc
+
+
 def _no_metadata(reader: BlockReader, info: MediaInfo) -> None:
-    """GIF and BMP carry no capture date: the name or file time decides."""
+    """BMP carries no capture date: the name or file time decides."""
 
 
 PARSERS = {
@@ -452,11 +554,12 @@ PARSERS = {
     "webp": _webp,
     "tiff": _exifread_file,
     "jxl": _exifread_file,
-    "gif": _no_metadata,
+    "gif": _gif,
     "bmp": _no_metadata,
     "raf": _raf,
     "heif": _heif,
     "quicktime": _quicktime,
     "cr3": _cr3,
     **dict.fromkeys(raw_containers.READERS, _raw),
+    **dict.fromkeys(video_containers.READERS, _video),
 }
