@@ -27,6 +27,8 @@ from .store import Entry, Store
 log = logging.getLogger("mobile_backups")
 STATE_DIR = ".mobile_backups"
 HEAD_BYTES = 32 * 1024  # the first block the metadata readers always fetch
+READ_SECONDS = 5.0  # what reading one file's metadata may take: a crafted file costs its owner this, then stays
+READ_BYTES = 16 * 1024 * 1024  # what it may fetch (real files need the head, a few boxes: well under 1 MiB)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class Decision:
     destination: str | None = None  # relative to the library
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.item.damage:
+            self.reason = "; ".join(filter(None, [f"damaged file ({self.item.damage})", self.reason]))
+
     def record(self) -> dict[str, object]:
         taken = self.item.capture.taken
         return {
@@ -53,6 +59,7 @@ class Decision:
             "destination": self.destination,
             "action": self.action,
             "reason": self.reason,
+            "damage": self.item.damage,
             "bytes_read": self.item.bytes_read,
         }
 
@@ -62,8 +69,9 @@ def within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + "/")
 
 
-def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
-    """Kind, capture time and camera of one file; `problem` says why it must stay."""
+def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = READ_SECONDS) -> Item:
+    """Kind, capture time and camera of one file; `problem` says why it must stay, `damage` what is
+    wrong with one that is organised anyway. Reading is bounded by `seconds` and READ_BYTES."""
     name = posixpath.basename(entry.path)
     item = Item(entry.path, entry.size, entry.mtime, kind_of(name), problem=entry.problem)
     if item.problem:
@@ -77,7 +85,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
     else:
         try:
             with store.open(entry.path, entry.size) as source:
-                reader = BlockReader(source)
+                reader = BlockReader(source, seconds=seconds, max_bytes=READ_BYTES)
                 info = read_media_info(reader)
                 item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()
                 item.bytes_read = reader.bytes_read
@@ -85,6 +93,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
             item.problem = f"unreadable: {err.strerror or err}"
             return item
         item.camera = info.camera
+        item.damage = info.damage
         if info.problem:
             item.problem = f"{info.problem}; left alone"
             return item

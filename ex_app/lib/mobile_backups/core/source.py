@@ -8,7 +8,12 @@ file object for parsers (exifread, our box walkers) and counts what was fetched.
 from __future__ import annotations
 
 import io
+import time
 from typing import Protocol
+
+
+class OverBudget(Exception):
+    """Reading one file's metadata needed more time or bytes than any real file does."""
 
 
 class ByteSource(Protocol):
@@ -23,17 +28,28 @@ class BlockReader(io.RawIOBase):
     """A read-only, seekable file object over a `ByteSource`, fetched in aligned blocks.
 
     Blocks are cached, so parsers that re-read headers cost nothing extra;
-    `bytes_read` is what the source actually delivered.
+    `bytes_read` is what the source actually delivered. A budget (`seconds` from now,
+    `max_bytes` delivered) bounds what one file may cost: every read checks it, and past it
+    raises `OverBudget`, so no parser (ours or exifread) can stall on a crafted file.
     """
 
-    def __init__(self, source: ByteSource, block_size: int = 32 * 1024) -> None:
+    def __init__(self, source: ByteSource, block_size: int = 32 * 1024, *, seconds: float | None = None,
+                 max_bytes: int | None = None) -> None:
         super().__init__()
         self.source = source
         self.size = source.size
         self.block_size = block_size
         self.bytes_read = 0
+        self.seconds = seconds
+        self.max_bytes = max_bytes
+        self.deadline = None if seconds is None else time.monotonic() + seconds
         self._blocks: dict[int, bytes] = {}
         self._pos = 0
+
+    def check(self) -> None:
+        """Raise `OverBudget` once the time is up (parsers' loops call it too)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OverBudget(f"metadata took longer than {self.seconds:g} s to read")
 
     def readable(self) -> bool:
         return True
@@ -51,6 +67,7 @@ class BlockReader(io.RawIOBase):
 
     def pread(self, offset: int, length: int) -> bytes:
         """Bytes at `offset` (fewer at EOF), without moving the position."""
+        self.check()
         end = min(offset + max(length, 0), self.size)
         if offset >= end:
             return b""
@@ -70,10 +87,16 @@ class BlockReader(io.RawIOBase):
     def _fetch(self, first: int, last: int) -> None:
         """One source read for a run of blocks (one range request when remote)."""
         start = first * self.block_size
-        data = self.source.read_at(start, (last - first + 1) * self.block_size)
+        length = (last - first + 1) * self.block_size
+        self._spend(min(length, self.size - start))
+        data = self.source.read_at(start, length)
         self.bytes_read += len(data)
         for i, b in enumerate(range(first, last + 1)):
             self._blocks[b] = data[i * self.block_size : (i + 1) * self.block_size]
+
+    def _spend(self, length: int) -> None:
+        if self.max_bytes is not None and self.bytes_read + length > self.max_bytes:
+            raise OverBudget(f"reading its metadata would take more than {self.max_bytes // 2**20} MiB of the file")
 
     def read_exact(self, offset: int, length: int) -> bytes:
         """A small read outside the block cache (a box header far into a file, say): counted, not cached."""
@@ -82,6 +105,8 @@ class BlockReader(io.RawIOBase):
             return b""
         if all(b in self._blocks for b in range(offset // self.block_size, (offset + length - 1) // self.block_size + 1)):
             return self.pread(offset, length)
+        self.check()
+        self._spend(length)
         data = self.source.read_at(offset, length)
         self.bytes_read += len(data)
         return data
