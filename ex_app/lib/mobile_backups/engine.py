@@ -86,8 +86,8 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = RE
         try:
             with store.open(entry.path, entry.size) as source:
                 reader = BlockReader(source, seconds=seconds, max_bytes=READ_BYTES)
+                item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()  # the block metadata reading starts with
                 info = read_media_info(reader)
-                item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()
                 item.bytes_read = reader.bytes_read
         except OSError as err:
             item.problem = f"unreadable: {err.strerror or err}"
