@@ -150,3 +150,31 @@ def test_a_damaged_item_says_so_in_every_decision():
     item = Item("inbox/x.jpg", 10, 0.0, "photo", damage="truncated JPEG: no end")
     assert Decision(item, "move", "2024/11/x.jpg", "a note").reason == "damaged file (truncated JPEG: no end); a note"
     assert Decision(item, "move", "2024/11/x.jpg").record()["damage"] == "truncated JPEG: no end"
+
+
+def test_in_the_exapp_hostile_uploads_cost_their_owner_only_those_files(tmp_path, caplog):
+    from test_worker import make_worker, run_due  # the ExApp's worker over a local user folder
+
+    worker, queue, alice = make_worker(tmp_path)
+    reports = []
+    worker.on_batch = lambda user, summary: reports.append((user, summary))
+    for name, make in samples.HOSTILE.items():
+        make(alice / "InstantUpload" / name)
+    samples.jpeg(alice / "InstantUpload/IMG_1.jpg", exif=NOV)
+    cut(samples.jpeg(tmp_path / "whole.jpg", exif=NOV, seed=3), alice / "InstantUpload/IMG_2.jpg", 2)
+    samples.jpeg(tmp_path / "bob/InstantUpload/IMG_3.jpg", exif=NOV)
+    worker.sweep("alice")
+    worker.sweep("bob")
+    started = time.perf_counter()
+    run_due(worker, queue)
+    assert time.perf_counter() - started < 3
+    assert (tmp_path / "bob/Photos/2024/11/IMG_3.jpg").exists()
+    assert (alice / "Photos/2024/11/IMG_1.jpg").exists() and (alice / "Photos/2024/11/IMG_2.jpg").exists()
+    assert sorted(p.name for p in (alice / "InstantUpload").iterdir()) == sorted(samples.HOSTILE)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("stays in place" in m for m in warned) == len(samples.HOSTILE)
+    assert any("IMG_2.jpg" in m and "damaged file (truncated JPEG" in m for m in warned)
+    worker.report_batches(quiet=0)
+    alice_summary = dict(reports)["alice"]
+    assert alice_summary.describe("Photos")[1] == (
+        "1 damaged file organised (see the Nextcloud log); 6 files left in the inbox because of a problem (see the Nextcloud log)")

@@ -248,12 +248,10 @@ def hostile_heif_items(path: _PathLike, count: int = 2**32 - 1) -> Path:
 
 def hostile_heif_extents(path: _PathLike, extents: int = 65535, data: int = 1 << 20) -> Path:
     """A HEIF whose Exif item has `extents` extents, each the whole `data`-byte `mdat` (the join is extents x data)."""
-    infe = _box(b"infe", struct.pack(">HH", 1, 0) + b"Exif\0", version=2)
-    mdat_at = 0  # patched below: extents point at the mdat payload
-    item = lambda at: struct.pack(">HHHH", 1, 0, 0, extents) + struct.pack(">II", at, data) * extents  # noqa: E731
-    probe = _heif_file(path, struct.pack(">H", 1) + infe, bytes([1, 0x44, 0x00]) + struct.pack(">H", 1) + item(mdat_at), b"")
-    mdat_at = probe.stat().st_size + 8
-    return _heif_file(path, struct.pack(">H", 1) + infe, bytes([1, 0x44, 0x00]) + struct.pack(">H", 1) + item(mdat_at), b"\0" * data)
+    iinf = struct.pack(">H", 1) + _box(b"infe", struct.pack(">HH", 1, 0) + b"Exif\0", version=2)
+    iloc = lambda mdat_at: bytes([1, 0x44, 0x00]) + struct.pack(">HHHHH", 1, 1, 0, 0, extents) + struct.pack(">II", mdat_at, data) * extents  # noqa: E731
+    head = _heif_file(path, iinf, iloc(0), b"").stat().st_size  # the same layout without data: where mdat's payload starts
+    return _heif_file(path, iinf, iloc(head), b"\0" * data)
 
 
 def hostile_heif_extent_counts(path: _PathLike, items: int = 65535, extents: int = 65535) -> Path:
