@@ -345,7 +345,7 @@ def _png(reader: BlockReader, info: MediaInfo) -> None:
             break
         if pos + 12 + length > reader.size:
             raise CorruptMedia(f"truncated PNG: chunk {kind.decode('latin-1')!r} at byte {pos} runs past the end")
-        if kind == b"eXIf":
+        if kind == b"eXIf" and length < MAX_METADATA:
             info.exif = exif_from_tiff(reader.pread(pos + 8, length))
         elif kind == b"iTXt" and length < MAX_METADATA:
             data = reader.pread(pos + 8, length)
