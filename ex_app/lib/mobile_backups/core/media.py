@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import exifread
-from exifread.tags import IGNORE_TAGS
 
 from .source import BlockReader, OverBudget
 
@@ -155,9 +154,10 @@ def exif_from_tiff(data: bytes) -> dict[str, str]:
 
 
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}  # TIFF field types
+_DECODES = {kind: 0 if kind == 2 else 2 if size == 8 else 1 for kind, size in _TYPE_SIZES.items()}  # numbers per value
 _INTEGER_TYPES = frozenset({1, 3, 4, 6, 7, 8, 9, 13})
 _EXIF_IFD, _SUB_IFDS = 0x8769, (0x8825, 0xA005)  # exifread follows GPS and interoperability from every directory
-_SKIPPED = frozenset(IGNORE_TAGS)  # not decoded with details=False (MakerNote, UserComment, XMP)
+_POINTERS = frozenset({_EXIF_IFD, *_SUB_IFDS})
 
 
 def _bounded_tiff(read: Callable[[int, int], bytes]) -> None:
@@ -168,40 +168,39 @@ def _bounded_tiff(read: Callable[[int, int], bytes]) -> None:
     entries, the values it decodes (every value of a tag with fewer than 1000) and the text it reads.
     """
     order = "little" if read(0, 1) == b"I" else "big"
-    spent = {"ifds": 0, "entries": 0, "values": 0, "text": 0}
+    entry_format = ("<" if order == "little" else ">") + "HHI4s"
+    spent = [0, 0, 0, 0]  # directories, entries, values, text bytes
 
     def number(offset: int, size: int) -> int:
         raw = read(offset, size)
         return int.from_bytes(raw, order) if len(raw) == size else 0  # exifread reads a short slice as 0
 
     def directory(offset: int, follow: bool) -> dict[int, int]:
-        spent["ifds"] += 1
-        if spent["ifds"] > MAX_IFDS:
-            raise OverBudget(f"corrupt EXIF: more than {MAX_IFDS} directories")
         count = number(offset, 2)
+        spent[0] += 1
+        spent[1] += count
         if count > MAX_IFD_ENTRIES:
             raise OverBudget(f"corrupt EXIF: a directory of {count} entries (cameras write at most a few hundred)")
-        spent["entries"] += count
-        if spent["entries"] > MAX_ENTRIES:
-            raise OverBudget(f"corrupt EXIF: more than {MAX_ENTRIES} entries in its directories")
+        if spent[0] > MAX_IFDS or spent[1] > MAX_ENTRIES:
+            raise OverBudget(f"corrupt EXIF: more than {MAX_IFDS} directories or {MAX_ENTRIES} entries")
         table = read(offset + 2, 12 * count)
-        table += bytes(12 * count - len(table))
+        values = text = 0
         pointers: dict[int, int] = {}
-        for tag, kind, n, value in struct.iter_unpack(("<" if order == "little" else ">") + "HHI4s", table):
-            size = _TYPE_SIZES.get(kind)
-            if size is None or tag in _SKIPPED:
-                continue
+        for tag, kind, n, value in struct.iter_unpack(entry_format, table + bytes(12 * count - len(table))):
             if kind == 2:
-                spent["text"] += n
+                text += n
             elif n < 1000:
-                spent["values"] += n * (2 if size == 8 else 1)
-            if (tag == _EXIF_IFD or tag in _SUB_IFDS) and 0 < n < 1000 and kind in _INTEGER_TYPES:
+                values += n * _DECODES.get(kind, 0)
+            if tag in _POINTERS and 0 < n < 1000 and kind in _INTEGER_TYPES:
+                size = _TYPE_SIZES[kind]
                 pointers[tag] = int.from_bytes(value[:size], order) if n * size <= 4 else number(int.from_bytes(value, order), size)
-        if spent["values"] > MAX_TAG_VALUES:
+        spent[2] += values
+        spent[3] += text
+        if spent[2] > MAX_TAG_VALUES:
             raise OverBudget(f"corrupt EXIF: more than {MAX_TAG_VALUES} values to decode (real files have a few thousand)")
-        if spent["text"] > MAX_TEXT:
+        if spent[3] > MAX_TEXT:
             raise OverBudget(f"corrupt EXIF: more than {MAX_TEXT // 1024} KiB of text tags")
-        for tag in _SUB_IFDS if follow else ():
+        for tag in _SUB_IFDS if follow and pointers else ():
             if tag in pointers:
                 directory(pointers[tag], follow=False)
         return pointers
