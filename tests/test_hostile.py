@@ -178,3 +178,18 @@ def test_in_the_exapp_hostile_uploads_cost_their_owner_only_those_files(tmp_path
     alice_summary = dict(reports)["alice"]
     assert alice_summary.describe("Photos")[1] == (
         "1 damaged file organised (see the Nextcloud log); 6 files left in the inbox because of a problem (see the Nextcloud log)")
+
+
+def test_a_megabyte_xmp_packet_is_read_in_flat_memory(tmp_path):
+    """Photoshop's history lists make XMP packets of megabytes: streamed, not built into a tree (39 MiB for this file before)."""
+    history = "".join(f"<rdf:li>xmp.did:{n:08x}</rdf:li>" for n in range(120_000))
+    packet = samples.xmp_packet(**{"exif:DateTimeOriginal": "2024-11-24T15:30:12+01:00"}).replace(
+        b'"/>\n </rdf:RDF>', b'"><photoshop:DocumentAncestors><rdf:Bag>' + history.encode() + b"</rdf:Bag></photoshop:DocumentAncestors></rdf:Description></rdf:RDF>")
+    photo = samples.png(tmp_path / "big-xmp.png", xmp=packet)
+    assert photo.stat().st_size > 3 * 2**20
+    tracemalloc.start()
+    item = analysed(photo)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert item.capture.taken.iso() == "2024-11-24T15:30:12+01:00" and item.capture.source == "xmp"
+    assert peak < 4 * photo.stat().st_size, peak  # the block cache, one joined copy, expat's buffer

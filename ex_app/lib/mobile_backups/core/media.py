@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
-import xml.etree.ElementTree as ET
+from xml.parsers import expat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -232,7 +232,11 @@ def _pick_exif(tags: dict) -> dict[str, str]:
 
 
 def parse_xmp(packet: bytes) -> dict[str, str]:
-    """The capture-date properties of an XMP packet (attribute or element form)."""
+    """The capture-date properties of an XMP packet (attribute or element form).
+
+    Streamed through expat without building a tree: memory stays flat however many elements
+    a packet has (Photoshop's history lists run to megabytes). A packet that is not well-formed
+    XML gives nothing."""
     start = packet.find(b"<x:xmpmeta")
     end_tag = b"</x:xmpmeta>"
     if start < 0:
@@ -240,17 +244,33 @@ def parse_xmp(packet: bytes) -> dict[str, str]:
     end = packet.find(end_tag, max(start, 0))
     if start < 0 or end < 0:
         return {}
-    try:
-        root = ET.fromstring(packet[start : end + len(end_tag)])
-    except ET.ParseError:
-        return {}
     found: dict[str, str] = {}
-    for element in root.iter():
-        for key, value in element.attrib.items():
-            if key in XMP_DATES:
-                found.setdefault(XMP_DATES[key], value.strip())
-        if element.tag in XMP_DATES and element.text and element.text.strip():
-            found.setdefault(XMP_DATES[element.tag], element.text.strip())
+    text: list[str] = []
+    current: list[str] = []  # the date property whose text is being read
+
+    def element(name: str, attributes: dict[str, str]) -> None:
+        for key, value in attributes.items():
+            if (prop := XMP_DATES.get("{" + key)) is not None:
+                found.setdefault(prop, value.strip())
+        current[:] = [XMP_DATES["{" + name]] if "{" + name in XMP_DATES else []
+        text.clear()
+
+    def characters(data: str) -> None:
+        if current:
+            text.append(data)
+
+    def element_end(name: str) -> None:
+        if current and (value := "".join(text).strip()):
+            found.setdefault(current[0], value)
+        current.clear()
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.buffer_text = True
+    parser.StartElementHandler, parser.CharacterDataHandler, parser.EndElementHandler = element, characters, element_end
+    try:
+        parser.Parse(memoryview(packet)[start : end + len(end_tag)], True)
+    except expat.ExpatError:
+        return {}
     return found
 
 
