@@ -18,9 +18,9 @@ from __future__ import annotations
 import io
 import logging
 import struct
-from xml.parsers import expat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from xml.parsers import expat
 
 import exifread
 
@@ -57,7 +57,7 @@ MAX_METADATA = 4 * 1024 * 1024  # no sane metadata block is larger; a bigger one
 # What real files need, with a wide margin (a camera's file is far below each):
 MAX_JPEG_SEGMENTS = 2048  # before the image data: APPn and tables (a depth map's extended XMP: a few hundred)
 MAX_FILL_BYTES = 64 * 1024  # 0xFF fill bytes before one JPEG marker (cameras write none or a few)
-MAX_EXIF_BLOCKS = 4  # EXIF and XMP APP1 blocks decoded per JPEG until one has what we use (a camera writes one of each)
+MAX_APP1_BLOCKS = 4  # EXIF and XMP APP1 blocks decoded per JPEG: EXIF until one has what we use, the first XMP
 MAX_CHUNKS = 1024  # PNG chunks before the image data, WebP chunks
 MAX_BOXES = 10_000  # ISO-BMFF boxes in one box (a fragmented video has two per fragment)
 MAX_ITEMS = 10_000  # HEIF items and extents ('iinf', 'iloc'), QuickTime keys (an iPhone HEIC has about 60)
@@ -306,7 +306,7 @@ def _jpeg(reader: BlockReader, info: MediaInfo, base: int = 0, check_end: bool =
             raise CorruptMedia(f"truncated JPEG: a segment at byte {pos} runs past the end of the file ({reader.size} bytes)")
         if code == 0xDA:  # start of scan: all metadata comes before it
             break
-        if code == 0xE1 and decoded < MAX_EXIF_BLOCKS:
+        if code == 0xE1 and decoded < MAX_APP1_BLOCKS:
             prefix = reader.pread(pos + 4, len(JPEG_XMP))
             if prefix.startswith(b"Exif\x00") and not info.exif:
                 decoded += 1

@@ -48,7 +48,8 @@ class BlockReader(io.RawIOBase):
         self._cached_reads = 0
 
     def check(self) -> None:
-        """Raise `OverBudget` once the time is up (parsers' loops call it too)."""
+        """Raise `OverBudget` once the time is up: before every fetch, and every 64th read from the cache
+        (every walker's loop reads through here, so none runs on past the deadline)."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise OverBudget(f"metadata took longer than {self.seconds:g} s to read")
 
