@@ -193,3 +193,9 @@ def test_a_megabyte_xmp_packet_is_read_in_flat_memory(tmp_path):
     tracemalloc.stop()
     assert item.capture.taken.iso() == "2024-11-24T15:30:12+01:00" and item.capture.source == "xmp"
     assert peak < 4 * photo.stat().st_size, peak  # the block cache, one joined copy, expat's buffer
+
+
+def test_heif_extents_within_the_count_but_over_the_size_are_refused_before_reading(tmp_path):
+    path = samples.hostile_heif_extents(tmp_path / "9000x1MiB.heic", extents=9000)
+    item = analysed(path)
+    assert "a metadata item is implausibly large" in item.problem and item.bytes_read < 200_000
