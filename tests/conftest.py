@@ -41,3 +41,12 @@ def plan_json(*args: str) -> dict[str, dict]:
 @pytest.fixture
 def berlin() -> ZoneInfo:
     return BERLIN
+
+
+FUZZ_SUMMARY: list[str] = []  # tests/test_fuzz.py's case count, slowest file and peak memory
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the fuzzer's numbers in every run's output (not only with -s)."""
+    for line in FUZZ_SUMMARY:
+        terminalreporter.write_line(line)

@@ -14,7 +14,7 @@ from mobile_backups.samples import Exif
 from conftest import cli, plan_json
 
 NOV = Exif(date_time_original="2024:11:24 15:30:12", offset_time_original="+01:00", make="Apple", model="iPhone 15 Pro")
-FIELDS = {"source", "taken", "date_source", "kind", "destination", "action", "reason", "bytes_read"}
+FIELDS = {"source", "taken", "date_source", "kind", "destination", "action", "reason", "damage", "bytes_read"}
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -48,7 +48,7 @@ def test_plan_reports_every_file_with_every_field(inbox):
     assert all(set(r) == FIELDS for r in plan.values())
     assert plan["IMG_0001.HEIC"] | {"bytes_read": 0, "source": ""} == {
         "source": "", "taken": "2024-11-24T15:30:12+01:00", "date_source": "exif", "kind": "photo",
-        "destination": "2024/11/IMG_0001.HEIC", "action": "move", "reason": None, "bytes_read": 0,
+        "destination": "2024/11/IMG_0001.HEIC", "action": "move", "reason": None, "damage": None, "bytes_read": 0,
     }
     video = plan["IMG_0001.MOV"]
     assert (video["taken"], video["date_source"], video["kind"]) == ("2024-11-24T15:30:13+01:00", "quicktime", "video")
@@ -163,18 +163,19 @@ def test_sidecars_and_edited_copies_follow_their_photo(inbox, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "maker", "keep"),
-    [("broken.jpg", samples.jpeg, 300), ("half.jpg", samples.jpeg, -2), ("cut.HEIC", samples.heic, -200), ("cut.png", samples.png, -10),
-     ("cut.mp4", samples.video, -100), ("cut.webp", samples.webp, -50)],
+    ("name", "maker", "keep", "action"),  # cut after its metadata: damaged but the user's photo; before: stays
+    [("broken.jpg", samples.jpeg, 300, "move"), ("half.jpg", samples.jpeg, -2, "move"), ("cut.HEIC", samples.heic, -200, "move"),
+     ("cut.png", samples.png, -10, "move"), ("cut.mp4", samples.video, -100, "skip"), ("cut.webp", samples.webp, -50, "skip")],
 )
-def test_corrupt_and_truncated_media_stay_with_a_reason(inbox, tmp_path, name, maker, keep):
+def test_corrupt_and_truncated_media_stay_with_a_reason(inbox, tmp_path, name, maker, keep, action):
     whole = maker(tmp_path / ("whole" + Path(name).suffix), **({"exif": NOV} if maker is not samples.video else {"mvhd_utc": datetime(2024, 1, 1)}))
     size = whole.stat().st_size
     samples.corrupt_copy(whole, inbox / name, keep_bytes=keep if keep > 0 else size + keep)
     samples.jpeg(inbox / "fine.jpg", exif=NOV)
     result = organise(inbox, tmp_path / "lib")
-    assert result[name]["action"] == "skip" and "truncated" in result[name]["reason"]
-    assert (inbox / name).exists()
+    assert result[name]["action"] == action and "truncated" in result[name]["reason"]
+    assert (inbox / name).exists() == (action == "skip")
+    assert (result[name]["damage"] is not None) == (action == "move")
     assert result["fine.jpg"]["action"] == "move"  # the run goes on
 
 

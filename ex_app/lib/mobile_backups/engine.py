@@ -28,6 +28,8 @@ from .store import Changed, Entry, Store, within
 log = logging.getLogger("mobile_backups")
 STATE_DIR = ".mobile_backups"
 HEAD_BYTES = 32 * 1024  # the first block the metadata readers always fetch
+READ_SECONDS = 5.0  # what reading one file's metadata may take: a crafted file costs its owner this, then stays
+READ_BYTES = 16 * 1024 * 1024  # what it may fetch (real files need the head, a few boxes: well under 1 MiB)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Decision:
     destination: str | None = None  # relative to the library
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.item.damage:
+            self.reason = "; ".join(filter(None, [f"damaged file ({self.item.damage})", self.reason]))
+
     def record(self) -> dict[str, object]:
         taken = self.item.capture.taken
         return {
@@ -55,6 +61,7 @@ class Decision:
             "destination": self.destination,
             "action": self.action,
             "reason": self.reason,
+            "damage": self.item.damage,
             "bytes_read": self.item.bytes_read,
         }
 
@@ -67,8 +74,9 @@ def _why_not(err: OSError) -> str:
     return VANISHED if isinstance(err, FileNotFoundError) else f"unreadable: {err.strerror or err}"
 
 
-def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
-    """Kind, capture time and camera of one file; `problem` says why it must stay."""
+def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = READ_SECONDS) -> Item:
+    """Kind, capture time and camera of one file; `problem` says why it must stay, `damage` what is
+    wrong with one that is organised anyway. Reading is bounded by `seconds` and READ_BYTES."""
     name = posixpath.basename(entry.path)
     item = Item(entry.path, entry.size, entry.mtime, kind_of(name), problem=entry.problem)
     if item.problem:
@@ -82,14 +90,15 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None) -> Item:
     else:
         try:
             with store.open(entry.path, entry.size) as source:
-                reader = BlockReader(source)
+                reader = BlockReader(source, seconds=seconds, max_bytes=READ_BYTES)
+                item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()  # the block metadata reading starts with
                 info = read_media_info(reader)
-                item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()
                 item.bytes_read = reader.bytes_read
         except OSError as err:
             item.problem = _why_not(err)
             return item
         item.camera = info.camera
+        item.damage = info.damage
         if info.problem:
             item.problem = f"{info.problem}; left alone"
             return item

@@ -407,6 +407,83 @@ def corrupt_copy(src: _PathLike, dst: _PathLike, *, keep_bytes: int) -> Path:
         return _write(_prepare(dst), whole.read(keep_bytes), os.stat(src).st_mtime)
 
 
+# --- Hostile files: crafted to make a metadata reader loop, decode or allocate without end ----------
+
+
+def _box(kind: bytes, payload: bytes, version: int | None = None) -> bytes:
+    """An ISO-BMFF box (a full box when `version` is given, flags 0)."""
+    body = (bytes([version, 0, 0, 0]) if version is not None else b"") + payload
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _heif_file(path: _PathLike, iinf: bytes, iloc: bytes, mdat: bytes = b"\0" * 16) -> Path:
+    hdlr = _box(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13, version=0)
+    meta = _box(b"meta", hdlr + _box(b"iinf", iinf, version=0) + _box(b"iloc", iloc[1:], version=iloc[0]), version=0)
+    path = _prepare(path)
+    path.write_bytes(_box(b"ftyp", b"heic\0\0\0\0mif1heic") + meta + _box(b"mdat", mdat))
+    return path
+
+
+def hostile_heif_items(path: _PathLike, count: int = 2**32 - 1) -> Path:
+    """A HEIF whose `iloc` (version 2) declares `count` items and holds none."""
+    return _heif_file(path, struct.pack(">H", 0), bytes([2, 0x44, 0x00]) + struct.pack(">I", count))
+
+
+def hostile_heif_extents(path: _PathLike, extents: int = 65535, data: int = 1 << 20) -> Path:
+    """A HEIF whose Exif item has `extents` extents, each the whole `data`-byte `mdat` (the join is extents x data)."""
+    iinf = struct.pack(">H", 1) + _box(b"infe", struct.pack(">HH", 1, 0) + b"Exif\0", version=2)
+    iloc = lambda mdat_at: bytes([1, 0x44, 0x00]) + struct.pack(">HHHHH", 1, 1, 0, 0, extents) + struct.pack(">II", mdat_at, data) * extents  # noqa: E731
+    head = _heif_file(path, iinf, iloc(0), b"").stat().st_size  # the same layout without data: where mdat's payload starts
+    return _heif_file(path, iinf, iloc(head), b"\0" * data)
+
+
+def hostile_heif_extent_counts(path: _PathLike, items: int = 65535, extents: int = 65535) -> Path:
+    """A HEIF whose `iloc` (version 1) declares `items` items of `extents` extents each, with no bytes behind them."""
+    return _heif_file(path, struct.pack(">H", 0), bytes([1, 0x44, 0x00]) + struct.pack(">HHHHH", items, 1, 0, 0, extents))
+
+
+def _tiff_block(entries: int, values: int) -> bytes:
+    """A little-endian TIFF whose IFD0 has `entries` SHORT tags of `values` values each (all on one value area)."""
+    area = 8 + 2 + 12 * entries + 4
+    ifd = b"".join(struct.pack("<HHII", 0x1000 + i % 0xB000, 3, values, area) for i in range(entries))
+    return b"II*\0" + struct.pack("<IH", 8, entries) + ifd + b"\0" * 4 + b"\1\0" * values
+
+
+def hostile_tiff(path: _PathLike, entries: int = 65535, values: int = 999) -> Path:
+    """A TIFF (name it .dng) whose single IFD has `entries` entries of `values` values each."""
+    path = _prepare(path)
+    path.write_bytes(_tiff_block(entries, values))
+    return path
+
+
+def hostile_jpeg_exif(path: _PathLike, *, blocks: int = 8, entries: int = 5000, values: int = 999, exif: Exif | None = None) -> Path:
+    """A real JPEG after `blocks` APP1 EXIF blocks of `entries` tags with `values` values each."""
+    path = jpeg(path, exif=exif)
+    block = b"Exif\0\0" + _tiff_block(entries, values)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(block) + 2) + block
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + app1 * blocks + data[2:])
+    return path
+
+
+def hostile_jpeg_fill(path: _PathLike, *, fill: int = 20 << 20, exif: Exif | None = None) -> Path:
+    """A real JPEG with `fill` 0xFF fill bytes before its first marker."""
+    path = jpeg(path, exif=exif)
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + b"\xff" * fill + data[2:])
+    return path
+
+
+HOSTILE = {
+    "heif-iloc-4G-items.heic": hostile_heif_items,
+    "heif-iloc-extents-64G.heic": hostile_heif_extents,
+    "heif-iloc-65535x65535-extents.heic": hostile_heif_extent_counts,
+    "jpeg-8-app1-5000x999.jpg": hostile_jpeg_exif,
+    "tiff-65535-entries.dng": hostile_tiff,
+    "jpeg-20MiB-fill.jpg": hostile_jpeg_fill,
+}
+
+
 def set_mtime(path: _PathLike, mtime: float) -> None:
     """Set both access and modification time."""
     os.utime(path, (mtime, mtime))

@@ -34,6 +34,7 @@ class Item:
     capture: Capture = field(default_factory=lambda: Capture(None, None))
     camera: str | None = None
     problem: str | None = None  # why it stays where it is
+    damage: str | None = None  # what is wrong with a file organised anyway (its metadata was read)
     bytes_read: int = 0
     head: str | None = None  # hash of the first HEAD_BYTES, read with the metadata: tells same-size files apart
 

@@ -2,8 +2,15 @@
 
 The container walkers here read only the byte ranges that hold metadata (JPEG APP
 segments, PNG chunks before the image data, RIFF chunks, ISO-BMFF boxes), and check
-the container's own structure so that a truncated upload is recognised. The EXIF
-(TIFF) blocks they find are decoded by exifread.
+the container's own structure. A file whose metadata could be read but whose end is
+missing or cut (no end-of-image marker, a last box cut short) is `damage`: still the
+user's photo. The EXIF (TIFF) blocks they find are decoded by exifread, after a bounded
+walk (`_bounded_tiff`) has checked that exifread's own walk stays small.
+
+Every walker is bounded by what real files need (the MAX_ limits below: counts of
+segments, chunks, boxes, items, extents, IFD entries and decoded values; bytes and time
+through the `BlockReader` budget); a file beyond one of them is left alone with a reason.
+The box walkers nest to a fixed depth (at most moov/meta/ilst/item/data), never recursively.
 """
 
 from __future__ import annotations
@@ -11,16 +18,16 @@ from __future__ import annotations
 import io
 import logging
 import struct
-import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from xml.parsers import expat
 
 import exifread
 
 from . import raw_containers, video_containers
-from .source import BlockReader
+from .source import BlockReader, OverBudget
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -50,10 +57,21 @@ XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
 JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 MAX_METADATA = 4 * 1024 * 1024  # no sane metadata block is larger; a bigger one is corrupt
+# What real files need, with a wide margin (a camera's file is far below each):
+MAX_JPEG_SEGMENTS = 2048  # before the image data: APPn and tables (a depth map's extended XMP: a few hundred)
+MAX_FILL_BYTES = 64 * 1024  # 0xFF fill bytes before one JPEG marker (cameras write none or a few)
+MAX_APP1_BLOCKS = 4  # EXIF and XMP APP1 blocks decoded per JPEG: EXIF until one has what we use, the first XMP
+MAX_CHUNKS = 1024  # PNG chunks before the image data, WebP chunks
+MAX_BOXES = 10_000  # ISO-BMFF boxes in one box (a fragmented video has two per fragment)
+MAX_ITEMS = 10_000  # HEIF items and extents ('iinf', 'iloc'), QuickTime keys (an iPhone HEIC has about 60)
+MAX_IFDS = 32  # TIFF directories exifread walks (a RAW file has a handful)
+MAX_IFD_ENTRIES = 1000  # entries in one directory (a DNG's IFD0 has about a hundred)
+MAX_ENTRIES = 4000  # entries in all directories exifread walks (a RAW file: a few hundred)
+MAX_TAG_VALUES = 10_000  # numbers exifread decodes in one EXIF block (up to 999 per tag; real blocks a few thousand)
+MAX_TEXT = 1024 * 1024  # bytes of text tags exifread reads
 PNG_TAIL = 64 * 1024 + 24  # an eXIf chunk after the image data: up to 64 KiB (a JPEG's APP1), its header, CRC and IEND
 MAX_GIF_BLOCKS = 256  # GIF extensions before the first image
 MAX_GIF_SUB_BLOCKS = 16384  # sub-blocks walked in a GIF (an XMP extension of 100 KB: about 1,500)
-MAX_IFD0_ENTRIES = 1000  # a TIFF's first directory (a DNG's has about a hundred)
 
 
 class CorruptMedia(Exception):
@@ -69,7 +87,12 @@ class MediaInfo:
     mvhd_created: int | None = None  # seconds since 1904-01-01 UTC, as stored
     video_local: str | None = None  # another video container's wall-clock capture time, EXIF-style (AVI IDIT)
     video_utc: datetime | None = None  # another video container's UTC capture time (Matroska DateUTC, ASF)
-    problem: str | None = None
+    problem: str | None = None  # why the file cannot be used: it stays where it is
+    damage: str | None = None  # what is wrong with a file whose metadata was read: organised, and reported
+
+    @property
+    def has_metadata(self) -> bool:
+        return bool(self.exif or self.xmp or self.quicktime or self.mvhd_created or self.video_local or self.video_utc)
 
     @property
     def camera(self) -> str | None:
@@ -81,7 +104,8 @@ class MediaInfo:
 
 
 def read_media_info(reader: BlockReader) -> MediaInfo:
-    """Metadata of any supported container; `problem` says why a file is unusable."""
+    """Metadata of any supported container; `problem` says why a file is unusable, `damage` what is
+    wrong with one whose metadata was read (a structural error after it, an end that is missing)."""
     head = reader.pread(0, 32)
     container = _container(head)
     info = MediaInfo(container=container)
@@ -90,10 +114,17 @@ def read_media_info(reader: BlockReader) -> MediaInfo:
         return info
     try:
         PARSERS[container](reader, info)
-    except CorruptMedia as err:
+    except OverBudget as err:
         info.problem = str(err)
+    except CorruptMedia as err:
+        if info.has_metadata:
+            info.damage = str(err)
+        else:
+            info.problem = str(err)
     except Exception as err:  # a hostile or broken file must never stop a run
         info.problem = f"unreadable {container} metadata: {type(err).__name__}: {err}"
+    if info.problem:
+        info.damage = None
     return info
 
 
@@ -126,7 +157,71 @@ def _container(head: bytes) -> str | None:
 
 def exif_from_tiff(data: bytes) -> dict[str, str]:
     """The EXIF tags we use, from a TIFF-structured block (EXIF IFD before IFD0)."""
+    _bounded_tiff(lambda offset, length: data[offset : offset + length])
     return _pick_exif(exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False))
+
+
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}  # TIFF field types
+_DECODES = {kind: 0 if kind == 2 else 2 if size == 8 else 1 for kind, size in _TYPE_SIZES.items()}  # numbers per value
+_INTEGER_TYPES = frozenset({1, 3, 4, 6, 7, 8, 9, 13})
+_EXIF_IFD, _SUB_IFDS = 0x8769, (0x8825, 0xA005)  # exifread follows GPS and interoperability from every directory
+_POINTERS = frozenset({_EXIF_IFD, *_SUB_IFDS})
+
+
+def _bounded_tiff(read: Callable[[int, int], bytes]) -> None:
+    """Raise `OverBudget` if exifread's walk of this TIFF structure would go beyond what real files need.
+
+    Visits what `exifread.process_file(details=False)` visits (the IFD chain, stopping at a loop as
+    it does; IFD0's EXIF IFD; the GPS and interoperability IFDs of each) and counts directories,
+    entries, the values it decodes (every value of a tag with fewer than 1000) and the text it reads.
+    """
+    order = "little" if read(0, 1) == b"I" else "big"
+    entry_format = ("<" if order == "little" else ">") + "HHI4s"
+    spent = [0, 0, 0, 0]  # directories, entries, values, text bytes
+
+    def number(offset: int, size: int) -> int:
+        raw = read(offset, size)
+        return int.from_bytes(raw, order) if len(raw) == size else 0  # exifread reads a short slice as 0
+
+    def directory(offset: int, follow: bool) -> dict[int, int]:
+        count = number(offset, 2)
+        spent[0] += 1
+        spent[1] += count
+        if count > MAX_IFD_ENTRIES:
+            raise OverBudget(f"corrupt EXIF: a directory of {count} entries (cameras write at most a few hundred)")
+        if spent[0] > MAX_IFDS or spent[1] > MAX_ENTRIES:
+            raise OverBudget(f"corrupt EXIF: more than {MAX_IFDS} directories or {MAX_ENTRIES} entries")
+        table = read(offset + 2, 12 * count)
+        values = text = 0
+        pointers: dict[int, int] = {}
+        for tag, kind, n, value in struct.iter_unpack(entry_format, table + bytes(12 * count - len(table))):
+            if kind == 2:
+                text += n
+            elif n < 1000:
+                values += n * _DECODES.get(kind, 0)
+            if tag in _POINTERS and 0 < n < 1000 and kind in _INTEGER_TYPES:
+                size = _TYPE_SIZES[kind]
+                pointers[tag] = int.from_bytes(value[:size], order) if n * size <= 4 else number(int.from_bytes(value, order), size)
+        spent[2] += values
+        spent[3] += text
+        if spent[2] > MAX_TAG_VALUES:
+            raise OverBudget(f"corrupt EXIF: more than {MAX_TAG_VALUES} values to decode (real files have a few thousand)")
+        if spent[3] > MAX_TEXT:
+            raise OverBudget(f"corrupt EXIF: more than {MAX_TEXT // 1024} KiB of text tags")
+        for tag in _SUB_IFDS if follow and pointers else ():
+            if tag in pointers:
+                directory(pointers[tag], follow=False)
+        return pointers
+
+    seen: set[int] = set()
+    ifd, first = number(4, 4), True
+    while ifd and ifd not in seen:
+        seen.add(ifd)
+        pointers = directory(ifd, follow=True)
+        if first and _EXIF_IFD in pointers:
+            directory(pointers[_EXIF_IFD], follow=True)
+        following = number(ifd + 2 + 12 * number(ifd, 2), 4)
+        ifd, first = (0 if following == ifd else following), False
 
 
 def _pick_exif(tags: dict) -> dict[str, str]:
@@ -145,7 +240,11 @@ def _pick_exif(tags: dict) -> dict[str, str]:
 
 
 def parse_xmp(packet: bytes) -> dict[str, str]:
-    """The capture-date properties of an XMP packet (attribute or element form)."""
+    """The capture-date properties of an XMP packet (attribute or element form).
+
+    Streamed through expat without building a tree: memory stays flat however many elements
+    a packet has (Photoshop's history lists run to megabytes). A packet that is not well-formed
+    XML gives nothing."""
     start = packet.find(b"<x:xmpmeta")
     end_tag = b"</x:xmpmeta>"
     if start < 0:
@@ -153,17 +252,33 @@ def parse_xmp(packet: bytes) -> dict[str, str]:
     end = packet.find(end_tag, max(start, 0))
     if start < 0 or end < 0:
         return {}
-    try:
-        root = ET.fromstring(packet[start : end + len(end_tag)])
-    except ET.ParseError:
-        return {}
     found: dict[str, str] = {}
-    for element in root.iter():
-        for key, value in element.attrib.items():
-            if key in XMP_DATES:
-                found.setdefault(XMP_DATES[key], value.strip())
-        if element.tag in XMP_DATES and element.text and element.text.strip():
-            found.setdefault(XMP_DATES[element.tag], element.text.strip())
+    text: list[str] = []
+    current: list[str] = []  # the date property whose text is being read
+
+    def element(name: str, attributes: dict[str, str]) -> None:
+        for key, value in attributes.items():
+            if (prop := XMP_DATES.get("{" + key)) is not None:
+                found.setdefault(prop, value.strip())
+        current[:] = [XMP_DATES["{" + name]] if "{" + name in XMP_DATES else []
+        text.clear()
+
+    def characters(data: str) -> None:
+        if current:
+            text.append(data)
+
+    def element_end(name: str) -> None:
+        if current and (value := "".join(text).strip()):
+            found.setdefault(current[0], value)
+        current.clear()
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.buffer_text = True
+    parser.StartElementHandler, parser.CharacterDataHandler, parser.EndElementHandler = element, characters, element_end
+    try:
+        parser.Parse(memoryview(packet)[start : end + len(end_tag)], True)
+    except expat.ExpatError:
+        return {}
     return found
 
 
@@ -180,13 +295,14 @@ def _need(reader: BlockReader, offset: int, length: int, what: str) -> bytes:
 def _jpeg(reader: BlockReader, info: MediaInfo, base: int = 0, check_end: bool = True) -> None:
     pos = base + 2
     xmp_text = b""
-    while True:
+    decoded = 0  # EXIF and XMP blocks
+    for _ in range(MAX_JPEG_SEGMENTS):
         marker = _need(reader, pos, 2, "JPEG")
         if marker[0] != 0xFF:
             raise CorruptMedia(f"corrupt JPEG: no segment marker at byte {pos}")
         code = marker[1]
-        if code == 0xFF:  # fill byte
-            pos += 1
+        if code == 0xFF:  # fill bytes: the marker's code follows the last of them
+            pos = _after_fill(reader, pos) - 1
             continue
         if code == 0x01 or 0xD0 <= code <= 0xD8:  # markers without a length
             pos += 2
@@ -198,16 +314,33 @@ def _jpeg(reader: BlockReader, info: MediaInfo, base: int = 0, check_end: bool =
             raise CorruptMedia(f"truncated JPEG: a segment at byte {pos} runs past the end of the file ({reader.size} bytes)")
         if code == 0xDA:  # start of scan: all metadata comes before it
             break
-        if code == 0xE1:
-            payload = reader.pread(pos + 4, length - 2)
-            if payload.startswith(b"Exif\x00") and not info.exif:
-                info.exif = exif_from_tiff(payload[6:])
-            elif payload.startswith(JPEG_XMP):
-                xmp_text = payload[len(JPEG_XMP) :]
-                info.xmp = info.xmp or parse_xmp(xmp_text)
+        if code == 0xE1 and decoded < MAX_APP1_BLOCKS:
+            prefix = reader.pread(pos + 4, len(JPEG_XMP))
+            if prefix.startswith(b"Exif\x00") and not info.exif:
+                decoded += 1
+                info.exif = exif_from_tiff(reader.pread(pos + 10, length - 8))
+            elif prefix == JPEG_XMP and not xmp_text:
+                decoded += 1
+                xmp_text = reader.pread(pos + 4 + len(JPEG_XMP), length - 2 - len(JPEG_XMP))
+                info.xmp = parse_xmp(xmp_text)
         pos += 2 + length
+    else:
+        raise OverBudget(f"corrupt JPEG: more than {MAX_JPEG_SEGMENTS} segments before the image data")
     if check_end and not _jpeg_ends_well(reader, xmp_text):
-        raise CorruptMedia(f"truncated JPEG: the image data stops without an end-of-image marker ({reader.size} bytes)")
+        info.damage = f"truncated JPEG: the image data stops without an end-of-image marker ({reader.size} bytes)"
+
+
+def _after_fill(reader: BlockReader, pos: int) -> int:
+    """The position after a run of 0xFF bytes starting at `pos`, scanned a block at a time."""
+    start = pos
+    while chunk := reader.pread(pos, 4096):
+        run = len(chunk) - len(chunk.lstrip(b"\xff"))
+        pos += run
+        if pos - start > MAX_FILL_BYTES:
+            raise OverBudget(f"corrupt JPEG: more than {MAX_FILL_BYTES // 1024} KiB of fill bytes before a marker")
+        if run < len(chunk):
+            break
+    return pos
 
 
 def _jpeg_ends_well(reader: BlockReader, xmp_text: bytes) -> bool:
@@ -231,13 +364,15 @@ def _raf(reader: BlockReader, info: MediaInfo) -> None:
 
 def _png(reader: BlockReader, info: MediaInfo) -> None:
     pos = 8
-    while pos + 8 <= reader.size:
+    for _ in range(MAX_CHUNKS):
+        if pos + 8 > reader.size:
+            raise CorruptMedia(f"truncated PNG: the file ends before the image data ({reader.size} bytes)")
         length, kind = struct.unpack(">I4s", reader.pread(pos, 8))
-        if pos + 12 + length > reader.size:
-            raise CorruptMedia(f"truncated PNG: chunk {kind.decode('latin-1')!r} at byte {pos} runs past the end")
         if kind == b"IDAT":  # metadata we use comes before the image data
             break
-        if kind == b"eXIf":
+        if pos + 12 + length > reader.size:
+            raise CorruptMedia(f"truncated PNG: chunk {kind.decode('latin-1')!r} at byte {pos} runs past the end")
+        if kind == b"eXIf" and length < MAX_METADATA:
             info.exif = exif_from_tiff(reader.pread(pos + 8, length))
         elif kind == b"iTXt" and length < MAX_METADATA:
             data = reader.pread(pos + 8, length)
@@ -246,8 +381,10 @@ def _png(reader: BlockReader, info: MediaInfo) -> None:
         elif kind in (b"tEXt", b"zTXt") and length < MAX_METADATA:
             _png_raw_profile(reader.pread(pos + 8, length), kind == b"zTXt", info)
         pos += 12 + length
+    else:
+        raise OverBudget(f"corrupt PNG: more than {MAX_CHUNKS} chunks before the image data")
     if _png_tail(reader, pos, info)[-8:-4] != b"IEND":
-        raise CorruptMedia(f"truncated PNG: no IEND chunk at the end ({reader.size} bytes)")
+        info.damage = f"truncated PNG: no IEND chunk at the end ({reader.size} bytes)"
 
 
 def _undated(info: MediaInfo) -> bool:
@@ -298,24 +435,37 @@ def _png_tail(reader: BlockReader, image_data: int, info: MediaInfo) -> bytes:
 
 
 def _webp(reader: BlockReader, info: MediaInfo) -> None:
-    end = 8 + int.from_bytes(reader.pread(4, 4), "little")
-    if end > reader.size:
-        raise CorruptMedia(f"truncated WebP: the header promises {end} bytes, the file has {reader.size}")
+    """RIFF chunks; EXIF and XMP come after the image data, so a cut file has lost them unless it
+    is the simple format (no 'VP8X' header), which has no metadata to lose."""
+    declared = 8 + int.from_bytes(reader.pread(4, 4), "little")
+    end = min(declared, reader.size)
+    if declared > reader.size:
+        info.damage = f"truncated WebP: the header promises {declared} bytes, the file has {reader.size}"
+    extended = reader.pread(12, 4) == b"VP8X"
     pos = 12
-    while pos + 8 <= end:
+    for _ in range(MAX_CHUNKS):
+        if pos + 8 > end:
+            break
         kind, length = struct.unpack("<4sI", reader.read_exact(pos, 8))
         if pos + 8 + length > end:
-            raise CorruptMedia(f"truncated WebP: chunk {kind.decode('latin-1')!r} at byte {pos} runs past the end")
+            cut = f"truncated WebP: chunk {kind.decode('latin-1')!r} at byte {pos} runs past the end"
+            if extended and not info.has_metadata:
+                raise CorruptMedia(cut)
+            info.damage = cut
+            return
         if kind == b"EXIF" and length < MAX_METADATA:
             data = reader.read_exact(pos + 8, length)
             info.exif = exif_from_tiff(data[6:] if data.startswith(b"Exif\x00") else data)
         elif kind == b"XMP " and length < MAX_METADATA:
             info.xmp = parse_xmp(reader.read_exact(pos + 8, length))
         pos += 8 + length + (length & 1)
+    else:
+        raise OverBudget(f"corrupt WebP: more than {MAX_CHUNKS} chunks")
 
 
 def _exifread_file(reader: BlockReader, info: MediaInfo) -> None:
-    """TIFF, TIFF-based RAW (DNG, CR2, NEF, ARW, ORF, RW2, PEF, ...) and JPEG XL: exifread walks them."""
+    """TIFF and TIFF-based RAW (DNG, CR2, NEF, ARW, ORF, RW2, PEF, ...): exifread walks them."""
+    _bounded_tiff(reader.pread)
     reader.seek(0)
     info.exif = _pick_exif(exifread.process_file(reader, details=False, extract_thumbnail=False))
     if reader.pread(0, 2) in (b"II", b"MM") and _undated(info):
@@ -327,7 +477,7 @@ def _tiff_xmp(reader: BlockReader) -> dict[str, str]:
     order = "<" if reader.pread(0, 2) == b"II" else ">"
     ifd0 = struct.unpack(order + "I", reader.pread(4, 4).ljust(4, b"\x00"))[0]
     count = struct.unpack(order + "H", reader.pread(ifd0, 2).ljust(2, b"\x00"))[0]
-    table = reader.pread(ifd0 + 2, 12 * min(count, MAX_IFD0_ENTRIES))
+    table = reader.pread(ifd0 + 2, 12 * min(count, MAX_IFD_ENTRIES))
     for tag, kind, length, value in struct.iter_unpack(order + "HHI4s", table[: len(table) // 12 * 12]):
         if tag == 700 and kind in (1, 7) and 4 < length <= MAX_METADATA:
             return parse_xmp(reader.pread(struct.unpack(order + "I", value)[0], length))
@@ -356,13 +506,27 @@ def _gif(reader: BlockReader, info: MediaInfo) -> None:
         pos = end + 1
 
 
+def _jxl(reader: BlockReader, info: MediaInfo) -> None:
+    """JPEG XL: EXIF in the container's 'Exif' box (as a HEIF Exif item); a bare codestream has none."""
+    if reader.pread(0, 2) == b"\xff\x0a":
+        return
+    top = _top_level(reader, info)
+    if b"Exif" in top:
+        data = _small(reader, *top[b"Exif"])
+        if len(data) > 4:
+            tiff = data[4 + int.from_bytes(data[:4], "big") :]
+            info.exif = exif_from_tiff(tiff[6:] if tiff.startswith(b"Exif\x00\x00") else tiff)
+
+
 # --- ISO base media (MP4, MOV, HEIF, CR3) -------------------------------------------
 
 
 def _boxes(reader: BlockReader, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, box end) of the boxes between start and end."""
     pos = start
-    while pos + 8 <= end:
+    for _ in range(MAX_BOXES):
+        if pos + 8 > end:
+            return
         header = reader.read_exact(pos, 16)
         size, kind = struct.unpack(">I4s", header[:8])
         header_size = 8
@@ -378,6 +542,21 @@ def _boxes(reader: BlockReader, start: int, end: int) -> Iterator[tuple[bytes, i
             )
         yield kind, pos + header_size, pos + size
         pos += size
+    raise OverBudget(f"corrupt file: more than {MAX_BOXES} boxes in one box")
+
+
+def _top_level(reader: BlockReader, info: MediaInfo) -> dict[bytes, tuple[int, int]]:
+    """The file's top-level boxes; one cut short (the end of the file is missing) is damage, and
+    the boxes before it are still read: a complete 'moov' or 'meta' still holds the metadata."""
+    top: dict[bytes, tuple[int, int]] = {}
+    try:
+        for kind, payload, end in _boxes(reader, 0, reader.size):
+            top[kind] = (payload, end)
+            if kind == b"uuid" and reader.read_exact(payload, 16) == XMP_UUID:
+                info.xmp = parse_xmp(_small(reader, payload + 16, end))
+    except CorruptMedia as err:
+        info.damage = str(err)
+    return top
 
 
 def _children(reader: BlockReader, start: int, end: int) -> dict[bytes, tuple[int, int]]:
@@ -391,13 +570,9 @@ def _small(reader: BlockReader, start: int, end: int) -> bytes:
 
 
 def _quicktime(reader: BlockReader, info: MediaInfo) -> None:
-    top: dict[bytes, tuple[int, int]] = {}
-    for kind, payload, end in _boxes(reader, 0, reader.size):
-        top[kind] = (payload, end)
-        if kind == b"uuid" and reader.read_exact(payload, 16) == XMP_UUID:
-            info.xmp = parse_xmp(_small(reader, payload + 16, end))
+    top = _top_level(reader, info)
     if b"moov" not in top:
-        raise CorruptMedia("corrupt video: no 'moov' box (the recording was not finished)")
+        raise CorruptMedia(f"corrupt video: no 'moov' box (the recording was not finished){'; ' + info.damage if info.damage else ''}")
     moov = _children(reader, *top[b"moov"])
     if b"mvhd" in moov:
         start, _ = moov[b"mvhd"]
@@ -422,7 +597,7 @@ def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]
     keys_data = _small(reader, *meta[b"keys"])
     names: dict[int, str] = {}
     pos, index = 8, 1
-    while pos + 8 <= len(keys_data):
+    while pos + 8 <= len(keys_data) and index <= MAX_ITEMS:
         size = int.from_bytes(keys_data[pos : pos + 4], "big")
         if size < 8:
             break
@@ -440,24 +615,26 @@ def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]
 
 
 def _heif(reader: BlockReader, info: MediaInfo) -> None:
-    top = _children(reader, 0, reader.size)
+    top = _top_level(reader, info)
     if b"meta" not in top:
-        raise CorruptMedia("corrupt HEIF: no 'meta' box")
+        raise CorruptMedia(f"corrupt HEIF: no 'meta' box{'; ' + info.damage if info.damage else ''}")
     start, end = top[b"meta"]
     meta = _children(reader, start + 4, end)
     if b"iinf" not in meta or b"iloc" not in meta:
         return
     items = _heif_items(_small(reader, *meta[b"iinf"]))
-    locations = _heif_locations(_small(reader, *meta[b"iloc"]))
+    wanted = {i for i, (kind, content) in items.items() if kind == b"Exif" or (kind == b"mime" and content == b"application/rdf+xml")}
+    locations = _heif_locations(_small(reader, *meta[b"iloc"]), wanted)
     idat = meta.get(b"idat", (0, 0))[0]
-    for item_id, (item_type, content_type) in items.items():
-        is_xmp = item_type == b"mime" and content_type == b"application/rdf+xml"
-        if item_id not in locations or not (item_type == b"Exif" or is_xmp):
-            continue
+    for item_id in sorted(wanted & locations.keys()):
         method, extents = locations[item_id]
         base = idat if method == 1 else 0
-        data = b"".join(_small(reader, base + offset, base + offset + length) for offset, length in extents)
-        if is_xmp:
+        if sum(length for _, length in extents) > MAX_METADATA:
+            raise CorruptMedia("corrupt HEIF: a metadata item is implausibly large")
+        if any(base + offset + length > reader.size for offset, length in extents):
+            raise CorruptMedia(f"truncated HEIF: a metadata item lies past the end of the file ({reader.size} bytes)")
+        data = b"".join(reader.read_exact(base + offset, length) for offset, length in extents)
+        if items[item_id][0] == b"mime":
             info.xmp = parse_xmp(data)
         elif len(data) > 4:
             info.exif = exif_from_tiff(data[4 + int.from_bytes(data[:4], "big") :])
@@ -468,6 +645,8 @@ def _heif_items(iinf: bytes) -> dict[int, tuple[bytes, bytes]]:
     pos = 6 if iinf[0] == 0 else 8
     items: dict[int, tuple[bytes, bytes]] = {}
     while pos + 8 <= len(iinf):
+        if len(items) >= MAX_ITEMS:
+            raise OverBudget(f"corrupt HEIF: more than {MAX_ITEMS} items")
         size = int.from_bytes(iinf[pos : pos + 4], "big")
         if size < 8 or iinf[pos + 4 : pos + 8] != b"infe":
             break
@@ -485,8 +664,11 @@ def _heif_items(iinf: bytes) -> dict[int, tuple[bytes, bytes]]:
     return items
 
 
-def _heif_locations(iloc: bytes) -> dict[int, tuple[int, list[tuple[int, int]]]]:
-    """item id -> (construction method, [(offset, length)]) from an `iloc` payload."""
+def _heif_locations(iloc: bytes, wanted: set[int]) -> dict[int, tuple[int, list[tuple[int, int]]]]:
+    """item id -> (construction method, [(offset, length)]) of the `wanted` items, from an `iloc` payload.
+
+    Counts are checked against the bytes that hold them before any loop: a declared 2^32-1 items
+    in a box of a few bytes is corrupt, not four billion steps."""
     version = iloc[0]
     offset_size, length_size = iloc[4] >> 4, iloc[4] & 15
     base_size, index_size = iloc[5] >> 4, (iloc[5] & 15) if version in (1, 2) else 0
@@ -498,24 +680,37 @@ def _heif_locations(iloc: bytes) -> dict[int, tuple[int, list[tuple[int, int]]]]
         pos += n
         return value
 
-    count = take(2 if version < 2 else 4)
+    id_size = 2 if version < 2 else 4
+    count = take(id_size)
+    item_size = id_size + (2 if version in (1, 2) else 0) + 2 + base_size + 2
+    extent_size = index_size + offset_size + length_size
+    if count * item_size > len(iloc) - pos:
+        raise CorruptMedia(f"corrupt HEIF: 'iloc' declares {count} items, its {len(iloc)} bytes cannot hold them")
     found: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+    extents_left = MAX_ITEMS
     for _ in range(count):
-        item_id = take(2 if version < 2 else 4)
+        item_id = take(id_size)
         method = take(2) & 15 if version in (1, 2) else 0
         take(2)  # data reference index
         base = take(base_size)
+        n = take(2)
+        extents_left -= n
+        if extents_left < 0:
+            raise OverBudget(f"corrupt HEIF: more than {MAX_ITEMS} extents in 'iloc'")
+        if n * extent_size > len(iloc) - pos:
+            raise CorruptMedia(f"corrupt HEIF: an item in 'iloc' declares {n} extents its box cannot hold")
         extents = []
-        for _ in range(take(2)):
+        for _ in range(n):
             take(index_size)
             extents.append((base + take(offset_size), take(length_size)))
-        found[item_id] = (method, extents)
+        if item_id in wanted:
+            found[item_id] = (method, extents)
     return found
 
 
 def _cr3(reader: BlockReader, info: MediaInfo) -> None:
     """Canon CR3: IFD0 in moov/uuid/CMT1, the EXIF IFD in CMT2 (each a TIFF block)."""
-    top = _children(reader, 0, reader.size)
+    top = _top_level(reader, info)
     if b"moov" not in top:
         raise CorruptMedia("corrupt CR3: no 'moov' box")
     for kind, payload, end in _boxes(reader, *top[b"moov"]):
@@ -553,7 +748,7 @@ PARSERS = {
     "png": _png,
     "webp": _webp,
     "tiff": _exifread_file,
-    "jxl": _exifread_file,
+    "jxl": _jxl,
     "gif": _gif,
     "bmp": _no_metadata,
     "raf": _raf,

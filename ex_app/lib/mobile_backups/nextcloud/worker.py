@@ -64,6 +64,7 @@ class Summary:
     videos: int = 0
     duplicates: int = 0
     problems: int = 0
+    damaged: int = 0  # organised though damaged (their end is missing): the log says what is wrong
     folders: Counter[str] = field(default_factory=Counter)  # destination folders, relative to the library
     last: float = field(default_factory=time.monotonic)
 
@@ -73,6 +74,7 @@ class Summary:
             self.moved += decision.item.kind != "other"
             self.videos += decision.item.kind == "video"
             self.folders[posixpath.dirname(decision.destination)] += 1
+            self.damaged += decision.item.damage is not None
         elif decision.action == "duplicate":
             self.duplicates += 1
         elif decision.item.kind != "other" and decision.reason != VANISHED:  # a vanished file is not left anywhere
@@ -97,6 +99,8 @@ class Summary:
         else:
             subject = "Nothing was organised"
         rest = []
+        if self.damaged:
+            rest.append(f"{self.damaged} damaged file{'s' if self.damaged != 1 else ''} organised (see the Nextcloud log)")
         if self.duplicates:
             rest.append(f"{self.duplicates} duplicate{'s' if self.duplicates != 1 else ''} left in the inbox (identical files are already in the library)")
         if self.problems:
@@ -235,7 +239,9 @@ class Organiser:
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item
         self._summaries.setdefault(user, Summary()).add(decision)
-        if decision.action in ("move", "companion"):
+        if decision.action in ("move", "companion") and item.damage:
+            log.warning("%s: %s -> %s/%s: %s", user, item.path, self.config_for(user).library, decision.destination, decision.reason)
+        elif decision.action in ("move", "companion"):
             log.info("%s: %s -> %s/%s (%d bytes read)", user, item.path, self.config_for(user).library, decision.destination, item.bytes_read,
                      extra={"nextcloud": False})
         else:
