@@ -94,7 +94,11 @@ class LocalStore:
         self._real_library = os.path.realpath(library) if library else ""
 
     def walk(self, folder: str) -> Iterator[Entry]:
-        """Every file under `folder`; a linked or unreadable folder is an entry with its reason."""
+        """Every file under `folder` (or `folder` itself, a file); a linked or unreadable folder is an
+        entry with its reason."""
+        if not os.path.isdir(folder) and os.path.lexists(folder):
+            yield from self._entries(os.path.dirname(folder), [os.path.basename(folder)])
+            return
         unreadable: list[OSError] = []
         for root, dirs, files in os.walk(folder, onerror=unreadable.append):
             yield from self._unreadable(unreadable)
@@ -102,20 +106,22 @@ class LocalStore:
             for name in dirs:
                 if os.path.islink(path := os.path.join(root, name)):
                     yield Entry(path, 0, None, "symbolic link to a folder: not followed, the files in it are left alone")
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                try:
-                    st = os.lstat(path)
-                except OSError as err:
-                    yield Entry(path, 0, None, f"unreadable: {err.strerror}")
-                    continue
-                if os.path.islink(path):
-                    yield Entry(path, st.st_size, st.st_mtime, "symbolic link: left alone")
-                elif name.endswith(PARTIAL):
-                    continue
-                else:
-                    yield Entry(path, st.st_size, st.st_mtime)
+            yield from self._entries(root, sorted(files))
         yield from self._unreadable(unreadable)
+
+    @staticmethod
+    def _entries(root: str, names: list[str]) -> Iterator[Entry]:
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                st = os.lstat(path)
+            except OSError as err:
+                yield Entry(path, 0, None, f"unreadable: {err.strerror}")
+                continue
+            if os.path.islink(path):
+                yield Entry(path, st.st_size, st.st_mtime, "symbolic link: left alone")
+            elif not name.endswith(PARTIAL):
+                yield Entry(path, st.st_size, st.st_mtime)
 
     @staticmethod
     def _unreadable(errors: list[OSError]) -> Iterator[Entry]:
