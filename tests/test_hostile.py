@@ -10,10 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from mobile_backups import samples
 from mobile_backups.core.groups import Item
-from mobile_backups.core.media import read_media_info
+from mobile_backups.core.media import exif_from_tiff, read_media_info
 from mobile_backups.core.source import BlockReader, OverBudget
 from mobile_backups.engine import Decision, analyse
 from mobile_backups.nextcloud.worker import Summary
@@ -199,3 +200,32 @@ def test_heif_extents_within_the_count_but_over_the_size_are_refused_before_read
     path = samples.hostile_heif_extents(tmp_path / "9000x1MiB.heic", extents=9000)
     item = analysed(path)
     assert "a metadata item is implausibly large" in item.problem and item.bytes_read < 200_000
+
+
+def _exif_with_bad_subdirectories(taken: bytes) -> bytes:
+    """A little-endian EXIF block as damaged cameras write it: IFD0 -> EXIF IFD (the date) -> an
+    InteropIFD that claims 5,233 entries, and an IFD1 whose entries have an impossible format."""
+    ifd0, exif_ifd, interop, ifd1 = 8, 8 + 2 + 12 + 4, 200, 240
+    date_at = 300
+    block = bytearray(400)
+    block[:8] = b"II*\x00" + struct.pack("<I", ifd0)
+    block[ifd0 : exif_ifd] = struct.pack("<H", 1) + struct.pack("<HHII", 0x8769, 4, 1, exif_ifd) + struct.pack("<I", ifd1)
+    block[exif_ifd : exif_ifd + 2 + 24 + 4] = (struct.pack("<H", 2) + struct.pack("<HHII", 0x9003, 2, 20, date_at)
+                                              + struct.pack("<HHII", 0xA005, 4, 1, interop) + bytes(4))
+    block[interop : interop + 2] = struct.pack("<H", 5233)
+    block[ifd1 : ifd1 + 2 + 12 + 4] = struct.pack("<H", 1) + struct.pack("<HHII", 0x0100, 296, 0xFFFFFF, 0) + bytes(4)
+    block[date_at : date_at + 20] = taken + b"\x00"
+    return bytes(block)
+
+
+def test_bad_thumbnail_and_interoperability_directories_do_not_hide_the_date(tmp_path):
+    """Real Kodak and Nikon files (Exiv2's bug443 and bug495 test images) have such directories:
+    exiftool warns and reads the date; so does the engine, without decoding them."""
+    block = _exif_with_bad_subdirectories(b"2003:07:27 16:22:28")
+    assert exif_from_tiff(block)["DateTimeOriginal"] == "2003:07:27 16:22:28"
+    photo = samples.jpeg(tmp_path / "kodak.jpg")
+    with Image.open(photo) as image:
+        image.save(tmp_path / "damaged.jpg", exif=b"Exif\x00\x00" + block)
+    done = cli("plan", "--json", str(tmp_path / "damaged.jpg"))
+    record = json.loads(done.stdout)
+    assert (record["taken"], record["action"]) == ("2003-07-27T16:22:28", "move"), record

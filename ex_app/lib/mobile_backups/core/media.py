@@ -157,8 +157,41 @@ def _container(head: bytes) -> str | None:
 
 def exif_from_tiff(data: bytes) -> dict[str, str]:
     """The EXIF tags we use, from a TIFF-structured block (EXIF IFD before IFD0)."""
+    data = _dates_only(data)
     _bounded_tiff(lambda offset, length: data[offset : offset + length])
     return _pick_exif(exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False))
+
+
+def _dates_only(data: bytes) -> bytes:
+    """A copy of an EXIF block that exifread walks only where our tags live: IFD0 and its EXIF IFD.
+
+    The thumbnail's IFD1, GPS and interoperability directories hold nothing we use, and they are
+    where damaged camera files go wrong (a bad InteropIFD of 5,233 entries, an IFD1 of bad formats:
+    exiftool warns and skips them). Their links are cut in the copy, so such a file still gives its date.
+    """
+    if len(data) < 8:
+        return data
+    order = "little" if data[:1] == b"I" else "big"
+    copy = bytearray(data)
+
+    def cut(ifd: int) -> int | None:
+        """Unlink the GPS and interoperability directories of one directory; its EXIF IFD pointer, if any."""
+        count = int.from_bytes(data[ifd : ifd + 2], order) if ifd + 2 <= len(data) else 0
+        exif_ifd = None
+        for at in range(ifd + 2, min(ifd + 2 + 12 * min(count, MAX_IFD_ENTRIES), len(data) - 11), 12):
+            tag = int.from_bytes(data[at : at + 2], order)
+            if tag in _SUB_IFDS:
+                copy[at : at + 2] = b"\xff\xff"  # an unknown tag: exifread keeps it as a value, follows nothing
+            elif tag == _EXIF_IFD:
+                exif_ifd = int.from_bytes(data[at + 8 : at + 12], order)
+        if count <= MAX_IFD_ENTRIES and (next_at := ifd + 2 + 12 * count) + 4 <= len(data):
+            copy[next_at : next_at + 4] = bytes(4)  # no IFD1 (the thumbnail) after IFD0
+        return exif_ifd
+
+    exif_ifd = cut(int.from_bytes(data[4:8], order))
+    if exif_ifd:
+        cut(exif_ifd)
+    return bytes(copy)
 
 
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}  # TIFF field types
