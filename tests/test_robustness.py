@@ -501,3 +501,16 @@ def test_the_worker_takes_a_file_deleted_before_its_move_in_its_stride(tmp_path)
     assert queue.pending() == 0 and not list((home / "InstantUpload").iterdir())
     [summary] = reports
     assert (summary.moved, summary.problems) == (2, 0)  # nothing is said to be left in the inbox
+
+
+def test_a_name_that_is_not_utf8_stays_with_a_reason_and_the_run_goes_on(folders):
+    """An old camera card or a Windows archive can hold Latin-1 names; no layout or Nextcloud can hold them."""
+    inbox, library = folders
+    bad = os.fsdecode(b"caf\xe9.jpg")
+    samples.jpeg(inbox / bad, exif=NOV)
+    samples.jpeg(inbox / "good.jpg", exif=NOV, seed=1)
+    done = subprocess.run([sys.executable, "-m", "mobile_backups", "organise", "--library", str(library), str(inbox)],
+                          capture_output=True, check=True, env={"PYTHONPATH": str(ROOT / "ex_app" / "lib"), "LC_ALL": "C.UTF-8"})
+    assert b"caf\xe9.jpg -> (stays)  [the file name is not valid UTF-8" in done.stdout
+    assert sorted(tree(library)) == ["2024/11/good.jpg"]
+    assert os.listdir(os.fsencode(inbox)) == [b"caf\xe9.jpg"]

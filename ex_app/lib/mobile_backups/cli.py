@@ -100,6 +100,8 @@ def _content_index(library: str | None, moves: bool) -> ContentIndex | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a local name that is not UTF-8 is printed as its own bytes
+        stream.reconfigure(errors="surrogateescape")  # type: ignore[attr-defined]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     args = _parser().parse_args(argv)
     try:

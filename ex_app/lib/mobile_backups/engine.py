@@ -74,6 +74,15 @@ def _why_not(err: OSError) -> str:
     return VANISHED if isinstance(err, FileNotFoundError) else f"unreadable: {err.strerror or err}"
 
 
+def _utf8(name: str) -> bool:
+    """Local names that are not UTF-8 arrive with surrogate escapes; no layout or Nextcloud can hold them."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = READ_SECONDS) -> Item:
     """Kind, capture time and camera of one file; `problem` says why it must stay, `damage` what is
     wrong with one that is organised anyway. Reading is bounded by `seconds` and READ_BYTES."""
@@ -83,6 +92,8 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = RE
         return item
     if name.startswith("."):
         item.problem = "hidden file (the name starts with a dot): left alone"
+    elif not _utf8(name):
+        item.problem = "the file name is not valid UTF-8 (an old camera card or archive?): left alone; rename it to organise it"
     elif item.kind == "other":
         return item
     elif entry.size == 0:
