@@ -1,0 +1,164 @@
+"""Score the engine on a folder of real files: how many it organises in the month exiftool's reading implies.
+
+    PYTHONPATH=ex_app/lib python bench/real_corpus.py FOLDER [--examples 3] [--timezone UTC]
+
+Nothing is moved: the engine only plans (no library), exiftool only reads. exiftool's date is
+taken by the order the README documents ("When was it taken?"): EXIF DateTimeOriginal (in a
+CRW or X3F, the container's own) > EXIF CreateDate > XMP > QuickTime for videos
+(Keys:CreationDate > mvhd CreateDate, in the time zone) > other video containers' dates >
+a date in the file name > the file's modification time. A file counts as organised when the
+engine gives it a destination in that month. The misses are printed grouped by reason.
+The exit status is 0 whatever the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from mobile_backups.core.kinds import extension, is_media
+from mobile_backups.core.layout import parse_layout
+from mobile_backups.engine import Decision, Settings, organise
+from mobile_backups.store import LocalStore
+
+# exiftool tags (-G1) in the order of the engine's sources; the first with a usable date wins.
+EXIF_GROUPS = r"(?:IFD0|ExifIFD|SubIFD\d*|CanonRaw|SigmaRaw)"
+ORDER: list[tuple[str, str]] = [  # (engine source it corresponds to, tag pattern)
+    ("exif", EXIF_GROUPS + ":DateTimeOriginal"),
+    ("exif", EXIF_GROUPS + ":CreateDate"),
+    ("xmp", "XMP-exif:DateTimeOriginal"),
+    ("xmp", "XMP-photoshop:DateCreated"),
+    ("xmp", "XMP-xmp:CreateDate"),
+    ("xmp", "XMP-exif:DateTimeDigitized"),
+    ("quicktime", "Keys:CreationDate"),
+    ("quicktime", "QuickTime:CreateDate"),
+    ("other video", r"(?:RIFF|Matroska|H264|ASF|UserData):(?:DateTimeOriginal|CreationDate|CreateDate)"),
+]
+VIDEO_ONLY = ("quicktime", "other video")
+DATE = re.compile(r"(\d{4}):(\d\d):(\d\d)")
+NAME_DATE = re.compile(r"(?<!\d)((?:19[89]|20[0-4])\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
+DAMAGE = re.compile(r"error|truncated|missing|corrupt|invalid|empty|unknown", re.I)  # exiftool's own complaints
+PLACEHOLDERS = (date(1970, 1, 1), date(1969, 12, 31), date(1904, 1, 1))
+
+
+def exiftool(folder: Path) -> dict[str, dict[str, object]]:
+    """Absolute path -> exiftool's tags (-G1), one process over the folder, times in UTC."""
+    command = ["exiftool", "-json", "-G1", "-time:all", "-Make", "-Model", "-FileType", "-Error", "-Warning",
+               "-api", "largefilesupport=1", "-api", "QuickTimeUTC", "-r.", str(folder)]  # -r.: hidden folders too, as the engine
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+    return {str(Path(tags.pop("SourceFile")).resolve()): tags for tags in json.loads(done.stdout or "[]")}
+
+
+def day_of(value: object) -> date | None:
+    """The calendar day of an exiftool date; None when blank, zero, impossible or a clock-reset placeholder."""
+    match = DATE.match(str(value).strip())
+    try:
+        day = date(*(int(g) for g in match.groups())) if match else None
+    except ValueError:
+        return None
+    return None if day in PLACEHOLDERS else day
+
+
+class Reading(NamedTuple):
+    """exiftool's date for a file: the engine source it corresponds to, the tag (or 'name', 'file time'), its value, the day."""
+
+    source: str
+    tag: str
+    value: object
+    day: date
+
+
+def reference(tags: dict[str, object], name: str, mtime: float, video: bool) -> Reading:
+    """exiftool's date by the documented order of sources."""
+    for source, pattern in ORDER:
+        if source in VIDEO_ONLY and not video:
+            continue
+        for tag, value in tags.items():
+            if re.fullmatch(pattern, tag) and (day := day_of(value)):
+                return Reading(source, tag, value, day)
+    for match in NAME_DATE.finditer(name):
+        try:
+            return Reading("filename", "name", name, date(*(int(g) for g in match.groups())))
+        except ValueError:
+            continue
+    return Reading("mtime", "file time", "", datetime.fromtimestamp(mtime, ZoneInfo("UTC")).date())
+
+
+def shape(name: str) -> str:
+    """A naming scheme: digits as 9, so 'IMG 2024-01-02 10_11_12.jpg' reads 'IMG 9999-99-99 99_99_99.jpg'."""
+    return re.sub(r"\d", "9", name)
+
+
+def trouble(tags: dict[str, object]) -> str:
+    """exiftool's own complaint about the file's structure, if any."""
+    said = str(tags.get("ExifTool:Error") or tags.get("ExifTool:Warning", ""))
+    return said if DAMAGE.search(said) else ""
+
+
+def miss(decision: Decision, tags: dict[str, object], ref: Reading) -> str | None:
+    """Why the file is not organised as exiftool reads it, as a category; None when it is."""
+    item, ext = decision.item, extension(decision.item.name)
+    if decision.destination is None:
+        if decision.action == "duplicate":
+            return None  # identical content is placed once: scored by its other copy
+        reason = re.sub(r" \([^)]*\)|; left alone$", "", decision.reason or "no reason")
+        complaint = f"exiftool: {said}; " if (said := trouble(tags)) else ""
+        return f"left: {re.sub(r'[0-9]+', 'N', reason)[:80]} (.{ext}; {complaint}exiftool's date: {ref.source})"
+    if decision.destination.split("/")[:2] == [f"{ref.day.year:04}", f"{ref.day.month:02}"]:
+        return None
+    ours = item.capture.source or "nothing"
+    if decision.action == "companion":
+        return f"wrong month: {(decision.reason or '').split(' of ')[0]} follows its lead, exiftool has {ref.tag}"
+    if ref.source == "filename" and ours == "mtime":
+        return f"name date not read: {shape(item.name)}"
+    return f"wrong month: engine used {ours}, exiftool has {ref.tag} (.{ext})"
+
+
+def example(decision: Decision, tags: dict[str, object], ref: Reading, folder: Path) -> str:
+    """One line: the file, what exiftool read, what the engine did."""
+    item, taken = decision.item, decision.item.capture.taken
+    camera = " ".join(dict.fromkeys(str(v) for t, v in tags.items() if t.endswith((":Make", ":Model"))))
+    kind = f"{tags.get('File:FileType', '?')}{', ' + camera if camera else ''}"
+    read = f"{ref.tag}={ref.value}" if ref.value != "" else ref.tag
+    complaint = f" ({said})" if (said := trouble(tags)) else ""
+    engine = decision.destination or decision.reason
+    return f"{os.path.relpath(item.path, folder)} [{kind}]: exiftool {read}{complaint}; engine {engine}" + (
+        f" from {item.capture.source} {taken.iso()}" if taken and decision.destination else ""
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--examples", type=int, default=3, help="examples per reason (default 3)")
+    args = parser.parse_args()
+    folder = args.folder.resolve()
+    read = exiftool(folder)
+    settings = Settings(parse_layout("{year}/{month}"), ZoneInfo("UTC"), None)
+    decisions = [d for d in organise(LocalStore(), [str(folder)], settings, None, lambda d: None) if is_media(d.item.kind)]
+    misses: dict[str, list[str]] = defaultdict(list)
+    for decision in decisions:
+        tags = read.get(decision.item.path, {})
+        ref = reference(tags, decision.item.name, decision.item.mtime or 0, decision.item.kind == "video")
+        if (why := miss(decision, tags, ref)) is not None:
+            misses[why].append(example(decision, tags, ref, folder))
+    total, missed = len(decisions), sum(len(v) for v in misses.values())
+    print(f"organised as exiftool reads them: {total - missed} of {total} ({100 * (total - missed) / max(total, 1):.1f}%)")
+    kinds = Counter(why.split(":")[0] for why, examples in misses.items() for _ in examples)
+    print("misses: " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
+    for why, examples in sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        print(f"\n{len(examples):4}  {why}")
+        for line in examples[: args.examples]:
+            print(f"        {line}")
+
+
+if __name__ == "__main__":
+    main()
