@@ -100,7 +100,7 @@ def shape(name: str) -> str:
 def trouble(tags: dict[str, object]) -> str:
     """exiftool's own complaint about the file's structure, if any."""
     said = str(tags.get("ExifTool:Error") or tags.get("ExifTool:Warning", ""))
-    return said if DAMAGE.search(said) else ""
+    return said if DAMAGE.search(said) and not said.startswith("[minor]") else ""
 
 
 def miss(decision: Decision, tags: dict[str, object], ref: Reading) -> str | None:
@@ -145,13 +145,17 @@ def main() -> None:
     settings = Settings(parse_layout("{year}/{month}"), ZoneInfo("UTC"), None)
     decisions = [d for d in organise(LocalStore(), [str(folder)], settings, None, lambda d: None) if is_media(d.item.kind)]
     misses: dict[str, list[str]] = defaultdict(list)
+    by_mtime = 0
     for decision in decisions:
         tags = read.get(decision.item.path, {})
         ref = reference(tags, decision.item.name, decision.item.mtime or 0, decision.item.kind == "video")
         if (why := miss(decision, tags, ref)) is not None:
             misses[why].append(example(decision, tags, ref, folder))
+        else:
+            by_mtime += ref.source == "mtime"
     total, missed = len(decisions), sum(len(v) for v in misses.values())
-    print(f"organised as exiftool reads them: {total - missed} of {total} ({100 * (total - missed) / max(total, 1):.1f}%)")
+    print(f"organised as exiftool reads them: {total - missed} of {total} ({100 * (total - missed) / max(total, 1):.1f}%)"
+          f", {by_mtime} of them by the file time alone")
     kinds = Counter(why.split(":")[0] for why, examples in misses.items() for _ in examples)
     print("misses: " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
     for why, examples in sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0])):
