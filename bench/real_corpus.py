@@ -122,6 +122,12 @@ def miss(decision: Decision, tags: dict[str, object], ref: Reading) -> str | Non
     return f"wrong month: engine used {ours}, exiftool has {ref.tag} (.{ext})"
 
 
+def beyond(decision: Decision, ref: Reading) -> bool:
+    """The engine placed the file by a date where exiftool's reading has none but the file time
+    (exiftool failed on the file, or a name scheme the reference does not know): not a miss."""
+    return decision.destination is not None and ref.source == "mtime" and decision.item.capture.source not in (None, "mtime")
+
+
 def example(decision: Decision, tags: dict[str, object], ref: Reading, folder: Path) -> str:
     """One line: the file, what exiftool read, what the engine did."""
     item, taken = decision.item, decision.item.capture.taken
@@ -145,24 +151,27 @@ def main() -> None:
     settings = Settings(parse_layout("{year}/{month}"), ZoneInfo("UTC"), None)
     decisions = [d for d in organise(LocalStore(), [str(folder)], settings, None, lambda d: None) if is_media(d.item.kind)]
     misses: dict[str, list[str]] = defaultdict(list)
-    by_mtime = 0
+    by_mtime, extra = 0, []
     for decision in decisions:
         tags = read.get(decision.item.path, {})
         ref = reference(tags, decision.item.name, decision.item.mtime or 0, decision.item.kind == "video")
-        if (why := miss(decision, tags, ref)) is not None:
+        if beyond(decision, ref):
+            extra.append(example(decision, tags, ref, folder))
+        elif (why := miss(decision, tags, ref)) is not None:
             misses[why].append(example(decision, tags, ref, folder))
         else:
             by_mtime += ref.source == "mtime"
     total, missed = len(decisions), sum(len(v) for v in misses.values())
-    print(f"organised as exiftool reads them: {total - missed} of {total} ({100 * (total - missed) / max(total, 1):.1f}%)"
-          f", {by_mtime} of them by the file time alone")
+    also = f", {len(extra)} by a date exiftool does not read" if extra else ""
+    print(f"organised as exiftool reads them: {total - missed} of {total} ({100 * (total - missed) / max(total, 1):.1f}%), "
+          f"{by_mtime} of them by the file time alone{also}")
     kinds = Counter(why.split(":")[0] for why, examples in misses.items() for _ in examples)
-    print("misses: " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
-    for why, examples in sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        print(f"\n{len(examples):4}  {why}")
-        for line in examples[: args.examples]:
+    print("misses: " + (", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "none"))
+    groups = sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    for why, lines in groups + ([("not counted as misses: the engine found a date where exiftool has only the file time", extra)] if extra else []):
+        print(f"\n{len(lines):4}  {why}")
+        for line in lines[: args.examples]:
             print(f"        {line}")
-
 
 if __name__ == "__main__":
     main()
