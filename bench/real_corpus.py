@@ -45,7 +45,7 @@ ORDER: list[tuple[str, str]] = [  # (engine source it corresponds to, tag patter
 VIDEO_ONLY = ("quicktime", "other video")
 DATE = re.compile(r"(\d{4}):(\d\d):(\d\d)")
 NAME_DATE = re.compile(r"(?<!\d)((?:19[89]|20[0-4])\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
-DAMAGE = re.compile(r"error|truncated|missing|corrupt|invalid|empty|unknown", re.I)  # exiftool's own complaints
+DAMAGE = re.compile(r"error|truncated|missing|corrupt|empty|invalid atom|unknown .*header", re.I)  # exiftool's own complaints
 PLACEHOLDERS = (date(1970, 1, 1), date(1969, 12, 31), date(1904, 1, 1))
 
 
