@@ -1,14 +1,16 @@
 """Score the engine on a folder of real files: how many it organises in the month exiftool's reading implies.
 
-    PYTHONPATH=ex_app/lib python bench/real_corpus.py FOLDER [--examples 3] [--timezone UTC]
+    PYTHONPATH=ex_app/lib python bench/real_corpus.py FOLDER [--examples 3]
 
 Nothing is moved: the engine only plans (no library), exiftool only reads. exiftool's date is
 taken by the order the README documents ("When was it taken?"): EXIF DateTimeOriginal (in a
 CRW or X3F, the container's own) > EXIF CreateDate > XMP > QuickTime for videos
 (Keys:CreationDate > mvhd CreateDate, in the time zone) > other video containers' dates >
-a date in the file name > the file's modification time. A file counts as organised when the
-engine gives it a destination in that month. The misses are printed grouped by reason.
-The exit status is 0 whatever the score.
+a date in the file name > the file's modification time; both sides in UTC. A file counts as
+organised when the engine gives it a destination in that month (a duplicate of another file of
+the folder counts too). Not misses, listed apart: files rightly left (empty, or content exiftool
+cannot identify either) and files placed by a date exiftool does not read. The misses are
+printed grouped by reason, with examples. The exit status is 0 whatever the score.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ VIDEO_ONLY = ("quicktime", "other video")
 DATE = re.compile(r"(\d{4}):(\d\d):(\d\d)")
 NAME_DATE = re.compile(r"(?<!\d)((?:19[89]|20[0-4])\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
 DAMAGE = re.compile(r"error|truncated|missing|corrupt|empty|invalid atom|unknown .*header", re.I)  # exiftool's own complaints
+RIGHTLY = "rightly left: empty, or content exiftool cannot identify either"
+BEYOND = "placed by a date exiftool does not read: exiftool failed, or a name scheme the reference lacks"
 PLACEHOLDERS = (date(1970, 1, 1), date(1969, 12, 31), date(1904, 1, 1))
 
 
@@ -53,8 +57,8 @@ def exiftool(folder: Path) -> dict[str, dict[str, object]]:
     """Absolute path -> exiftool's tags (-G1), one process over the folder, times in UTC."""
     command = ["exiftool", "-json", "-G1", "-time:all", "-Make", "-Model", "-FileType", "-Error", "-Warning",
                "-api", "largefilesupport=1", "-api", "QuickTimeUTC", "-r.", str(folder)]  # -r.: hidden folders too, as the engine
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
-    return {str(Path(tags.pop("SourceFile")).resolve()): tags for tags in json.loads(done.stdout or "[]")}
+    done = subprocess.run(command, capture_output=True, text=True, errors="surrogateescape", env={**os.environ, "TZ": "UTC"})
+    return {tags.pop("SourceFile"): tags for tags in json.loads(done.stdout or "[]")}  # absolute: the folder is
 
 
 def day_of(value: object) -> date | None:
@@ -122,10 +126,14 @@ def miss(decision: Decision, tags: dict[str, object], ref: Reading) -> str | Non
     return f"wrong month: engine used {ours}, exiftool has {ref.tag} (.{ext})"
 
 
-def beyond(decision: Decision, ref: Reading) -> bool:
-    """The engine placed the file by a date where exiftool's reading has none but the file time
-    (exiftool failed on the file, or a name scheme the reference does not know): not a miss."""
-    return decision.destination is not None and ref.source == "mtime" and decision.item.capture.source not in (None, "mtime")
+def apart(decision: Decision, tags: dict[str, object], ref: Reading) -> str | None:
+    """Why a file that does not match exiftool's reading is still not a miss, if it is not."""
+    item = decision.item
+    if decision.destination is None and (item.size == 0 or "File:FileType" not in tags):
+        return RIGHTLY
+    if decision.destination is not None and ref.source == "mtime" and item.capture.source not in (None, "mtime"):
+        return BEYOND
+    return None
 
 
 def example(decision: Decision, tags: dict[str, object], ref: Reading, folder: Path) -> str:
@@ -151,27 +159,29 @@ def main() -> None:
     settings = Settings(parse_layout("{year}/{month}"), ZoneInfo("UTC"), None)
     decisions = [d for d in organise(LocalStore(), [str(folder)], settings, None, lambda d: None) if is_media(d.item.kind)]
     misses: dict[str, list[str]] = defaultdict(list)
-    by_mtime, extra = 0, []
+    notes: dict[str, list[str]] = defaultdict(list)
+    by_mtime = 0
     for decision in decisions:
         tags = read.get(decision.item.path, {})
         ref = reference(tags, decision.item.name, decision.item.mtime or 0, decision.item.kind == "video")
-        if beyond(decision, ref):
-            extra.append(example(decision, tags, ref, folder))
-        elif (why := miss(decision, tags, ref)) is not None:
-            misses[why].append(example(decision, tags, ref, folder))
-        else:
+        if (why := miss(decision, tags, ref)) is None:
             by_mtime += ref.source == "mtime"
+        elif note := apart(decision, tags, ref):
+            notes[note].append(example(decision, tags, ref, folder))
+        else:
+            misses[why].append(example(decision, tags, ref, folder))
     total, missed = len(decisions), sum(len(v) for v in misses.values())
-    also = f", {len(extra)} by a date exiftool does not read" if extra else ""
-    print(f"organised as exiftool reads them: {total - missed} of {total} ({100 * (total - missed) / max(total, 1):.1f}%), "
-          f"{by_mtime} of them by the file time alone{also}")
+    good = total - missed - len(notes[RIGHTLY])
+    print(f"organised as exiftool reads them: {good} of {total} ({100 * good / max(total, 1):.1f}%), "
+          f"{by_mtime} of them by the file time alone" + (f", {len(notes[BEYOND])} by a date exiftool does not read" if notes[BEYOND] else ""))
     kinds = Counter(why.split(":")[0] for why, examples in misses.items() for _ in examples)
-    print("misses: " + (", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "none"))
-    groups = sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    for why, lines in groups + ([("not counted as misses: the engine found a date where exiftool has only the file time", extra)] if extra else []):
+    print("misses: " + (", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "none")
+          + f"; {len(notes[RIGHTLY])} rightly left")
+    for why, lines in sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0])) + [(n, v) for n, v in notes.items() if v]:
         print(f"\n{len(lines):4}  {why}")
         for line in lines[: args.examples]:
             print(f"        {line}")
+
 
 if __name__ == "__main__":
     main()
