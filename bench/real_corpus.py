@@ -56,6 +56,7 @@ PLACEHOLDERS = (date(1970, 1, 1), date(1969, 12, 31), date(1904, 1, 1))
 def exiftool(folder: Path) -> dict[str, dict[str, object]]:
     """Absolute path -> exiftool's tags (-G1), one process over the folder, times in UTC."""
     command = ["exiftool", "-json", "-G1", "-time:all", "-Make", "-Model", "-FileType", "-Error", "-Warning",
+               "-MediaGroupUUID", "-ContentIdentifier",
                "-api", "largefilesupport=1", "-api", "QuickTimeUTC", "-r.", str(folder)]  # -r.: hidden folders too, as the engine
     done = subprocess.run(command, capture_output=True, text=True, errors="surrogateescape", env={**os.environ, "TZ": "UTC"})
     return {tags.pop("SourceFile"): tags for tags in json.loads(done.stdout or "[]")}  # absolute: the folder is
@@ -136,6 +137,24 @@ def apart(decision: Decision, tags: dict[str, object], ref: Reading) -> str | No
     return None
 
 
+def split_pairs(decisions: list[Decision], read: dict[str, dict[str, object]]) -> set[str]:
+    """Videos not planned together with their still: same folder and base name, same Apple content
+    identifier (exiftool's Apple:MediaGroupUUID in the still, Keys:ContentIdentifier in the video)."""
+    stills = {}
+    for d in decisions:
+        if ident := read.get(d.item.path, {}).get("Apple:MediaGroupUUID"):
+            stills[(d.item.folder, d.item.stem.lower(), ident)] = d
+    split = set()
+    for d in decisions:
+        still = stills.get((d.item.folder, d.item.stem.lower(), read.get(d.item.path, {}).get("Keys:ContentIdentifier")))
+        if still is None or still.destination is d.destination is None:
+            continue  # not a pair, or both stay
+        if not (d.action == "companion" and still.destination and d.destination
+                and d.destination.rpartition("/")[0] == still.destination.rpartition("/")[0]):
+            split.add(d.item.path)
+    return split
+
+
 def example(decision: Decision, tags: dict[str, object], ref: Reading, folder: Path) -> str:
     """One line: the file, what exiftool read, what the engine did."""
     item, taken = decision.item, decision.item.capture.taken
@@ -160,11 +179,14 @@ def main() -> None:
     decisions = [d for d in organise(LocalStore(), [str(folder)], settings, None, lambda d: None) if is_media(d.item.kind)]
     misses: dict[str, list[str]] = defaultdict(list)
     notes: dict[str, list[str]] = defaultdict(list)
-    by_mtime = 0
+    by_mtime, split = 0, split_pairs(decisions, read)
     for decision in decisions:
         tags = read.get(decision.item.path, {})
         ref = reference(tags, decision.item.name, decision.item.mtime or 0, decision.item.kind == "video")
-        if (why := miss(decision, tags, ref)) is None:
+        if decision.item.path in split:
+            misses["live pair split: same name and Apple content identifier, not planned together"].append(
+                example(decision, tags, ref, folder))
+        elif (why := miss(decision, tags, ref)) is None:
             by_mtime += ref.source == "mtime"
         elif note := apart(decision, tags, ref):
             notes[note].append(example(decision, tags, ref, folder))
