@@ -9,7 +9,8 @@ CRW or X3F, the container's own) > EXIF CreateDate > XMP > QuickTime for videos
 a date in the file name > the file's modification time; both sides in UTC. A file counts as
 organised when the engine gives it a destination in that month (a duplicate of another file of
 the folder counts too). Not misses, listed apart: files rightly left (empty, or content exiftool
-cannot identify either) and files placed by a date exiftool does not read. The misses are
+cannot identify either) and files placed by a date exiftool does not read. A video planned
+apart from its still (same name, same Apple content identifier) is a miss. The misses are
 printed grouped by reason, with examples. The exit status is 0 whatever the score.
 """
 
