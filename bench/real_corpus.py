@@ -21,6 +21,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from pathlib import Path
@@ -175,9 +176,12 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=3, help="examples per reason (default 3)")
     args = parser.parse_args()
     folder = args.folder.resolve()
+    start = time.perf_counter()
     read = exiftool(folder)
+    middle = time.perf_counter()
     settings = Settings(parse_layout("{year}/{month}"), ZoneInfo("UTC"), None)
     decisions = [d for d in organise(LocalStore(), [str(folder)], settings, None, lambda d: None) if is_media(d.item.kind)]
+    seconds = time.perf_counter() - middle, middle - start
     misses: dict[str, list[str]] = defaultdict(list)
     notes: dict[str, list[str]] = defaultdict(list)
     by_mtime, split = 0, split_pairs(decisions, read)
@@ -200,6 +204,7 @@ def main() -> None:
     kinds = Counter(why.split(":")[0] for why, examples in misses.items() for _ in examples)
     print("misses: " + (", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "none")
           + f"; {len(notes[RIGHTLY])} rightly left")
+    print("time: engine plan {:.1f} s, exiftool {:.1f} s".format(*seconds))
     for why, lines in sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0])) + [(n, v) for n, v in notes.items() if v]:
         print(f"\n{len(lines):4}  {why}")
         for line in lines[: args.examples]:
