@@ -144,12 +144,13 @@ def split_pairs(decisions: list[Decision], read: dict[str, dict[str, object]]) -
     identifier (exiftool's Apple:MediaGroupUUID in the still, Keys:ContentIdentifier in the video)."""
     stills = {}
     for d in decisions:
-        if ident := read.get(d.item.path, {}).get("Apple:MediaGroupUUID"):
+        tags = read.get(d.item.path, {})
+        if ident := tags.get("Apple:MediaGroupUUID") or tags.get("Apple:ContentIdentifier"):  # names differ by version
             stills[(d.item.folder, d.item.stem.lower(), ident)] = d
     split = set()
     for d in decisions:
         still = stills.get((d.item.folder, d.item.stem.lower(), read.get(d.item.path, {}).get("Keys:ContentIdentifier")))
-        if still is None or still.destination is d.destination is None:
+        if still is None or (still.destination is None and d.destination is None):
             continue  # not a pair, or both stay
         if not (d.action == "companion" and still.destination and d.destination
                 and d.destination.rpartition("/")[0] == still.destination.rpartition("/")[0]):
