@@ -34,10 +34,13 @@ class DavFiles:
     def path_of(self, user: str, file_id: int) -> str | None:
         return next((rel for (u, rel), i in self.ids.items() if u == user and i == file_id and (self.root / u / rel).exists()), None)
 
-    def link(self, user: str, still: str, video: str) -> None:
-        """What the iOS app does after uploading both halves: each names the other's file id."""
+    def link(self, user: str, still: str, video: str, *, video_only: bool = False) -> None:
+        """What the iOS app does after uploading both halves: each names the other's file id (only the video
+        when the still had been moved before the app's PROPPATCH on its old path)."""
         a, b = self.file_id(user, still), self.file_id(user, video)
-        self.links[a], self.links[b] = b, a
+        self.links[b] = a
+        if not video_only:
+            self.links[a] = b
 
     def propfind(self, user: str, rel: str, depth: str) -> tuple[int, bytes]:
         target = self.root / user / rel

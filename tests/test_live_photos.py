@@ -210,3 +210,61 @@ def test_a_late_video_follows_its_still_only_if_it_is_its_live_video(tmp_path):
     worker.sweep("alice")
     run_due(worker, queue)
     assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0007.HEIC", "2024/11/IMG_0007.MOV", "2024/11/IMG_0008.HEIC", "2025/02/IMG_0008.MOV"]
+
+
+def test_the_maker_note_reader_is_bounded_on_hostile_bytes():
+    import struct
+    import time as clock
+
+    from mobile_backups.core.media import apple_content_id
+    tiff = samples.exif_bytes(Exif(date_time_original="2024:11:24 15:30:12", content_id=ID))[6:]
+    assert apple_content_id(tiff) == ID
+    note = tiff.index(b"Apple iOS\x00")
+    cases = [tiff[:n] for n in range(0, len(tiff), 7)]  # cut anywhere
+    cases.append(tiff[: note + 14] + b"\xff\xff" + tiff[note + 16 :])  # 65,535 entries declared in the maker note
+    cases.append(tiff[: note + 14 + 2 + 12 + 8] + struct.pack(">I", 0xFFFFFFF0) + tiff[note + 14 + 2 + 12 + 12 :])  # value far outside
+    cases.append(tiff[: note + 14 + 2 + 12 + 4] + struct.pack(">I", 0xFFFFFFFF) + tiff[note + 14 + 2 + 12 + 8 :])  # 4 G characters
+    cases.append(tiff[:4] + struct.pack("<I" if tiff[:2] == b"II" else ">I", 0xFFFFFFFF) + tiff[8:])  # IFD0 nowhere
+    started = clock.perf_counter()
+    found = [apple_content_id(case) for case in cases]
+    assert clock.perf_counter() - started < 1.0
+    assert set(found) <= {None, ID} and found[-4:] == [ID, None, None, None]  # the declared count is capped by the bytes there
+
+
+def test_a_video_linked_to_a_still_organised_before_it_takes_a_detour_to_it(nextcloud, tmp_path):
+    """iOS links the halves after both are uploaded; when the still was organised in between, only the video's
+    link is set (the app's PROPPATCH on the still's old path fails) and Nextcloud refuses to move the video
+    beside the still (the still's name is taken, by the still): moved via a detour name, both end together."""
+    home = upload_live_photos(nextcloud, 1, linked=False)
+    video = home / "InstantUpload/IMG_0001.MOV"
+    held = video.rename(tmp_path / "IMG_0001.MOV")  # not uploaded yet
+    worker, queue, reports = worker_on(nextcloud, tmp_path)
+    worker.sweep("alice")
+    for user, jobs in queue.due().items():
+        worker.process(user, jobs)
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0001.HEIC"]
+    held.rename(video)
+    nextcloud.files.link("alice", "Photos/2024/11/IMG_0001.HEIC", "InstantUpload/IMG_0001.MOV", video_only=True)
+    worker.sweep("alice")
+    for user, jobs in queue.due().items():
+        worker.process(user, jobs)
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0001.HEIC", "2024/11/IMG_0001.MOV"]
+    assert [(dst, status) for src, dst, status in nextcloud.files.moves if src.endswith(".MOV")] == [
+        ("Photos/2024/11/IMG_0001.MOV", 403), ("Photos/2024/11/IMG_0001.moving-live-photo.MOV", 201), ("Photos/2024/11/IMG_0001.MOV", 201)]
+    [journal] = (tmp_path / "state/journals/alice").glob("*.jsonl")
+    assert [g.done for g in read_journal(journal).groups.values()] == [
+        [("InstantUpload/IMG_0001.HEIC", "Photos/2024/11/IMG_0001.HEIC")], [("InstantUpload/IMG_0001.MOV", "Photos/2024/11/IMG_0001.MOV")]]
+    worker.report_batches(quiet=0)
+    [summary] = reports
+    assert (summary.moved, summary.videos, summary.problems) == (2, 1, 0)
+
+
+def test_a_detour_interrupted_half_way_is_finished(nextcloud, tmp_path):
+    home = upload_live_photos(nextcloud, 1, linked=False)
+    (home / "Photos/2024/11").mkdir(parents=True)
+    (home / "InstantUpload/IMG_0001.HEIC").rename(home / "Photos/2024/11/IMG_0001.moving-live-photo.HEIC")
+    (home / "InstantUpload/IMG_0001.MOV").rename(home / "Photos/2024/11/IMG_0001.moving-live-photo.MOV")  # a crash after the first MOVE
+    nextcloud.files.link("alice", "Photos/2024/11/IMG_0001.moving-live-photo.HEIC", "Photos/2024/11/IMG_0001.moving-live-photo.MOV")
+    store = NextcloudStore(AppAuth(nextcloud.url, "mobile_backups", "0.1.0", "s" * 64), "alice")
+    assert store.settle("InstantUpload/IMG_0001.MOV", "Photos/2024/11/IMG_0001.MOV")
+    assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0001.HEIC", "2024/11/IMG_0001.MOV"]

@@ -234,6 +234,8 @@ class NextcloudStore:
         Nextcloud moves a linked live photo's other half itself, to the same folder under the same
         base name: when that half's own MOVE then finds its destination taken (412) or its source gone
         (404), the move happened if the destination is the very file (same file id) and the source is gone.
+        And it refuses (403) to move a half next to the other when that one is already there (a still
+        organised before the phone app linked its video to it): that move takes a detour (`_detour`).
         """
         parent = posixpath.dirname(dst).strip("/")
         if parent and parent not in self._folders:
@@ -242,9 +244,27 @@ class NextcloudStore:
         if response.status_code in (201, 204) or (response.status_code in (404, 412) and self.moved_with_peer(src, dst)):
             self._moved(src, dst)
             return
+        if response.status_code == 403 and self._peer_waits_at(src, dst):
+            self._detour(src, dst)
+            return
         if response.status_code == 412:
             raise FileExistsError(f"{dst} exists")
         raise DavError(response.status_code, f"MOVE {src} -> {dst}: HTTP {response.status_code} {response.text[:200]}")
+
+    def _peer_waits_at(self, src: str, dst: str) -> bool:
+        """Whether the file `src` is linked with, as last listed, has `dst`'s folder and base name."""
+        peer = self._paths.get(self._links.get(src, -1))
+        return peer is not None and posixpath.splitext(peer)[0] == posixpath.splitext(dst)[0]
+
+    def _detour(self, src: str, dst: str) -> None:
+        """src -> `detour(dst)` (the server takes the waiting half along to the detour's base name), then
+        -> dst (it takes it back): two MOVEs that leave both halves under their own names. A crash
+        between them is finished by `settle`."""
+        for a, b in ((src, detour(dst)), (detour(dst), dst)):
+            response = self.request("MOVE", a, headers={"Destination": self.url(b), "Overwrite": "F"})
+            if response.status_code not in (201, 204):
+                raise DavError(response.status_code, f"MOVE {a} -> {b} (beside its live photo): HTTP {response.status_code} {response.text[:200]}")
+            self._moved(a, b)
 
     def moved_with_peer(self, src: str, dst: str) -> bool:
         """Whether the file last listed at `src` is now at `dst` and no longer at `src`."""
@@ -261,8 +281,17 @@ class NextcloudStore:
             self._links[dst] = peer
 
     def settle(self, src: str, dst: str) -> bool:
-        """A WebDAV MOVE is atomic: it happened iff the source is gone and the destination is there."""
+        """A WebDAV MOVE is atomic: it happened iff the source is gone and the destination is there;
+        a detour (see `move`) interrupted half way is finished."""
+        if not self.exists(src) and not self.exists(dst) and self.exists(detour(dst)):
+            self.move(detour(dst), dst)
         return self.exists(dst) and not self.exists(src)
+
+
+def detour(path: str) -> str:
+    """`IMG_1.MOV` -> `IMG_1.moving-live-photo.MOV`: the extension stays (Nextcloud keeps a live photo's extensions)."""
+    stem, ext = posixpath.splitext(path)
+    return f"{stem}.moving-live-photo{ext}"
 
 
 class RangeSource:
