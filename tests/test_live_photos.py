@@ -243,6 +243,7 @@ def test_a_video_linked_to_a_still_organised_before_it_takes_a_detour_to_it(next
     for user, jobs in queue.due().items():
         worker.process(user, jobs)
     assert sorted(tree(home / "Photos")) == ["2024/11/IMG_0001.HEIC"]
+    samples.video(held, apple_creationdate="2025-01-01T10:00:00+0100")  # its dates disagree: the link decides
     held.rename(video)
     nextcloud.files.link("alice", "Photos/2024/11/IMG_0001.HEIC", "InstantUpload/IMG_0001.MOV", video_only=True)
     worker.sweep("alice")

@@ -235,6 +235,8 @@ class Organiser:
         size = store.listdir(posixpath.dirname(path)).get(posixpath.basename(path))
         if size is None:
             return False  # the still was moved on or removed: the video goes by its own date
+        if store.live_peer(video.path) == path:
+            return True  # the phone app linked them: Nextcloud moves them together whatever their dates say
         return live_pair(analyse(store, Entry(path, size, None), config.zone), video)
 
     def _log(self, user: str, decision: Decision) -> None:
