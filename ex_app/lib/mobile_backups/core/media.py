@@ -138,7 +138,7 @@ def apple_content_id(tiff: bytes) -> str | None:
     this tag, so this reads just the one value: IFD0 -> Exif IFD -> MakerNote "Apple iOS\\0", version,
     byte order, then an IFD whose offsets count from the maker note's start (exiftool's Apple.pm).
     """
-    if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+    if tiff[:4] not in (b"II*\x00", b"MM\x00*") or APPLE_MAKER_NOTE not in tiff:  # other phones: under 1 us
         return None
     order = "<" if tiff[:2] == b"II" else ">"
     exif_ifd = _ifd_value(tiff, order, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), 0x8769)
