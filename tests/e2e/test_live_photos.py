@@ -90,3 +90,36 @@ def test_a_live_photo_the_ios_app_linked_moves_as_one_group_and_undoes(account, 
     expect_tree(account, exapp, inbox)
     time.sleep(8)  # the undo's own moves fire events: the files must stay put
     assert set(account.tree()) == inbox
+
+
+def test_a_video_the_ios_app_linked_after_its_still_was_organised_joins_it(account, exapp, tmp_path: Path):
+    """The usual iOS order: the still is organised before its video is uploaded; the app then links them,
+    which only succeeds on the video (the still's old path is gone: 404). Nextcloud refuses (403) a plain
+    MOVE of that video next to its still; the app takes a detour name and both end together."""
+    taken = utc(2024, 11, 24, 14, 30, 12)
+    still = samples.heic(tmp_path / "IMG_7302.HEIC", exif=replace(phone_exif("2024:11:24 15:30:12", "+01:00"), content_id=CONTENT_ID),
+                         seed=74, size=(320, 240), mtime=taken)
+    clip = samples.video(tmp_path / "IMG_7302.MOV", apple_creationdate="2024-11-24T15:30:11+0100", make="Apple", model="iPhone 15 Pro",
+                         content_id=CONTENT_ID, seconds=1.5, size=(320, 240), mtime=taken)
+    upload(account, "InstantUpload", still)
+    expect_tree(account, exapp, {"Photos/2024/11/IMG_7302.HEIC"})
+    assert save_on_the_apps_page(account, organise="0").status_code == 200  # so that the link is set before the video moves
+    upload(account, "InstantUpload", clip)
+    still_id = props(account, "Photos/2024/11/IMG_7302.HEIC")["fileid"]
+    video_id = props(account, "InstantUpload/IMG_7302.MOV")["fileid"]
+    linked = account.http.request("PROPPATCH", account.path_url("InstantUpload/IMG_7302.MOV"), content=LINK.format(still_id),
+                                  headers={"Content-Type": "application/xml"})
+    assert linked.status_code == 207 and "200 OK" in linked.text
+    stale = account.http.request("PROPPATCH", account.path_url("InstantUpload/IMG_7302.HEIC"), content=LINK.format(video_id),
+                                 headers={"Content-Type": "application/xml"})
+    assert stale.status_code == 404  # what the iOS app gets for the still it uploaded there
+
+    assert save_on_the_apps_page(account, organise="1").status_code == 200
+    occ(exapp, "mobile_backups:organise", "--user", account.user)
+    expect_tree(account, exapp, {"Photos/2024/11/IMG_7302.HEIC", "Photos/2024/11/IMG_7302.MOV"})
+    expect_journal(account, exapp, {("InstantUpload/IMG_7302.HEIC", "Photos/2024/11/IMG_7302.HEIC"),
+                                    ("InstantUpload/IMG_7302.MOV", "Photos/2024/11/IMG_7302.MOV")})
+    assert props(account, "Photos/2024/11/IMG_7302.HEIC")["fileid"] == still_id
+    assert props(account, "Photos/2024/11/IMG_7302.MOV")["metadata-files-live-photo"] == still_id
+    log = exapp.log_text()
+    assert "IMG_7302.MOV: could not move" not in log and "IMG_7302.MOV stays in place" not in log, exapp.log_tail()
