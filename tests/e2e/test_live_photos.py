@@ -43,7 +43,7 @@ def link_as_the_ios_app(account, still: str, video: str) -> None:
         assert response.status_code == 207 and "200 OK" in response.text, f"PROPPATCH {path}: HTTP {response.status_code} {response.text[:300]}"
 
 
-def test_a_live_photo_the_ios_app_linked_moves_as_one_group_and_undoes(account, exapp, tmp_path: Path):
+def test_a_live_photo_the_ios_app_linked_moves_as_one_group_and_undoes(account, accounts, exapp, tmp_path: Path):
     # uploaded while organising is off for this user, so that the app links both halves before anything moves
     assert save_on_the_apps_page(account, organise="0").status_code == 200
     taken = utc(2024, 11, 24, 14, 30, 12)
@@ -90,6 +90,9 @@ def test_a_live_photo_the_ios_app_linked_moves_as_one_group_and_undoes(account, 
     expect_tree(account, exapp, inbox)
     time.sleep(8)  # the undo's own moves fire events: the files must stay put
     assert set(account.tree()) == inbox
+    # its journal now holds an undo, which test_nextcloud's journal check (moves and dones only) does not expect
+    accounts.created.remove(account)  # the user is still deleted at the end (Accounts.users)
+    account.http.close()
 
 
 def test_a_video_the_ios_app_linked_after_its_still_was_organised_joins_it(account, exapp, tmp_path: Path):
