@@ -1,19 +1,115 @@
 """A stand-in Nextcloud on a real HTTP port: the few OCS and WebDAV calls the ExApp makes for its
-settings, occ commands and notifications, answered the way AppAPI 34 answers them."""
+settings, occ commands and notifications, answered the way AppAPI 34 answers them; with `files`,
+users' files too (see DavFiles)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import threading
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 APP_API = "/ocs/v1.php/apps/app_api/api/v1"
+DAV_FILES = "/remote.php/dav/files/"
+
+
+class DavFiles:
+    """Users' files in a local folder (ROOT/user/...), served as Nextcloud's WebDAV serves them: file ids,
+    `Overwrite: F`, byte ranges, and the `files-live-photo` link of apps/files' SyncLivePhotosListener:
+    moving one half of a linked pair moves the other to the same folder under the same base name first,
+    and the move is refused when either name is taken there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ids: dict[tuple[str, str], int] = {}  # (user, path) -> file id
+        self.links: dict[int, int] = {}  # file id -> the id its files-live-photo metadata names
+        self.moves: list[tuple[str, str, int]] = []  # (source, destination, status) of every MOVE asked for
+
+    def file_id(self, user: str, rel: str) -> int:
+        return self.ids.setdefault((user, rel), 1000 + len(self.ids))
+
+    def path_of(self, user: str, file_id: int) -> str | None:
+        return next((rel for (u, rel), i in self.ids.items() if u == user and i == file_id and (self.root / u / rel).exists()), None)
+
+    def link(self, user: str, still: str, video: str, *, video_only: bool = False) -> None:
+        """What the iOS app does after uploading both halves: each names the other's file id (only the video
+        when the still had been moved before the app's PROPPATCH on its old path)."""
+        a, b = self.file_id(user, still), self.file_id(user, video)
+        self.links[b] = a
+        if not video_only:
+            self.links[a] = b
+
+    def propfind(self, user: str, rel: str, depth: str) -> tuple[int, bytes]:
+        target = self.root / user / rel
+        if not target.exists():
+            return 404, b""
+        nodes = [rel] + (sorted(f"{rel}/{c.name}".strip("/") for c in target.iterdir()) if target.is_dir() and depth == "1" else [])
+        return 207, ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">'
+                     + "".join(self._response(user, node) for node in nodes) + "</d:multistatus>").encode()
+
+    def _response(self, user: str, rel: str) -> str:
+        path = self.root / user / rel
+        st, file_id = path.stat(), self.file_id(user, rel)
+        found = [f"<oc:fileid>{file_id}</oc:fileid>", f"<d:getlastmodified>{formatdate(st.st_mtime, usegmt=True)}</d:getlastmodified>",
+                 f'<d:getetag>"{st.st_mtime_ns:x}"</d:getetag>']
+        found.append("<d:resourcetype><d:collection/></d:resourcetype>" if path.is_dir() else f"<d:resourcetype/><d:getcontentlength>{st.st_size}</d:getcontentlength>")
+        missing = []
+        (found if file_id in self.links else missing).append(
+            f"<nc:metadata-files-live-photo>{self.links[file_id]}</nc:metadata-files-live-photo>" if file_id in self.links else "<nc:metadata-files-live-photo/>")
+        href = quote(f"{DAV_FILES}{user}/{rel}" + ("/" if path.is_dir() else ""))
+        stats = [("200 OK", found)] + [("404 Not Found", missing)] * bool(missing)
+        return f"<d:response><d:href>{href}</d:href>" + "".join(
+            f"<d:propstat><d:prop>{''.join(props)}</d:prop><d:status>HTTP/1.1 {status}</d:status></d:propstat>" for status, props in stats) + "</d:response>"
+
+    def get(self, user: str, rel: str, byte_range: str | None) -> tuple[int, bytes]:
+        path = self.root / user / rel
+        if not path.is_file():
+            return 404, b""
+        data = path.read_bytes()
+        if byte_range and byte_range.startswith("bytes="):
+            start, _, end = byte_range[6:].partition("-")
+            return 206, data[int(start) : int(end) + 1 if end else None]
+        return 200, data
+
+    def mkcol(self, user: str, rel: str) -> int:
+        path = self.root / user / rel
+        if path.exists():
+            return 405
+        path.mkdir()
+        return 201
+
+    def move(self, user: str, src: str, dst: str, overwrite: bool) -> int:
+        status = self._move(user, src, dst, overwrite)
+        self.moves.append((src, dst, status))
+        return status
+
+    def _move(self, user: str, src: str, dst: str, overwrite: bool) -> int:
+        source, target = self.root / user / src, self.root / user / dst
+        if target.exists() and not overwrite:
+            return 412  # Sabre checks the destination before the source
+        if not source.exists():
+            return 404
+        file_id = self.file_id(user, src)
+        peer = self.path_of(user, self.links[file_id]) if file_id in self.links else None
+        if peer is not None:
+            peer_target = target.parent / (target.name[: -len(source.suffix)] + Path(peer).suffix)
+            if target.exists() or peer_target.exists() or not target.name.endswith(source.suffix):
+                return 403  # AbortedEventException: "A file already exist at destination path of the Live Photo"
+            self._rename(user, peer, str(peer_target.relative_to(self.root / user)))
+        self._rename(user, src, dst)
+        return 201
+
+    def _rename(self, user: str, src: str, dst: str) -> None:
+        (self.root / user / src).rename(self.root / user / dst)
+        self.ids[(user, dst)] = self.ids.pop((user, src), None) or self.file_id(user, dst)
 
 
 class FakeNextcloud:
-    def __init__(self) -> None:
+    def __init__(self, files: Path | None = None) -> None:
+        self.files = DavFiles(files) if files is not None else None
         self.admin: dict[str, str] = {}  # appconfig_ex
         self.preferences: dict[str, dict[str, str]] = {}  # preferences_ex, by user
         self.users: dict[str, dict] = {}  # uid -> {"groups": [...], "timezone": ..., "folders": {...}}
@@ -41,9 +137,14 @@ class FakeNextcloud:
                 length = int(self.headers.get("Content-Length") or 0)
                 return json.loads(self.rfile.read(length) or b"{}") if length else {}
 
+            def _rel(self) -> str:
+                return unquote(urlsplit(self.path).path).split(f"{DAV_FILES}{self._user()}/", 1)[-1].strip("/")
+
             def do_GET(self) -> None:
                 path, user = urlsplit(self.path).path, self._user()
                 fake.requests.append(("GET", path, user))
+                if fake.files is not None and path.startswith(DAV_FILES):
+                    return self._answer(*fake.files.get(user, self._rel(), self.headers.get("Range")), "application/octet-stream")
                 if path == f"{APP_API}/users":
                     return self._answer(200, sorted(fake.users))
                 if path == "/ocs/v2.php/cloud/user" and user in fake.users:
@@ -65,9 +166,22 @@ class FakeNextcloud:
                     return self._answer(200, {"object_id": body["params"]["object_id"]})
                 return self._answer(404, None)
 
+            def do_MKCOL(self) -> None:
+                assert fake.files is not None
+                self._answer(fake.files.mkcol(self._user(), self._rel()), b"", "text/plain")
+
+            def do_MOVE(self) -> None:
+                assert fake.files is not None
+                user = self._user()
+                dst = unquote(urlsplit(self.headers["Destination"]).path).split(f"{DAV_FILES}{user}/", 1)[-1].strip("/")
+                self._answer(fake.files.move(user, self._rel(), dst, self.headers.get("Overwrite", "T") != "F"), b"", "text/plain")
+
             def do_PROPFIND(self) -> None:
                 path, user = unquote(urlsplit(self.path).path), self._user()
                 fake.requests.append(("PROPFIND", path, user))
+                if fake.files is not None:
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    return self._answer(*fake.files.propfind(user, self._rel(), self.headers.get("Depth", "1")), "application/xml")
                 rel = path.split(f"/remote.php/dav/files/{user}/", 1)[-1].strip("/")
                 if rel not in fake.users.get(user, {}).get("folders", ()):
                     return self._answer(404, b"", "application/xml")

@@ -128,8 +128,8 @@ def test_identical_files_in_one_batch_are_placed_once(inbox, tmp_path):
 def test_live_photo_pair_moves_together_and_renames_together(inbox, tmp_path):
     library = tmp_path / "lib"
     samples.video(library / "2024/11/IMG_0001.MOV", apple_creationdate="2023-01-01T00:00:00+0000")  # someone else's
-    samples.heic(inbox / "IMG_0001.HEIC", exif=NOV)
-    # the video half was recorded a second later and just after midnight UTC: it still follows the still
+    samples.heic(inbox / "IMG_0001.HEIC", exif=Exif(date_time_original="2024:11:30 23:59:59", offset_time_original="+01:00"))
+    # the video half was recorded two seconds later, just after midnight: it still follows the still
     samples.video(inbox / "IMG_0001.MOV", apple_creationdate="2024-12-01T00:00:01+0100")
     result = organise(inbox, library)
     assert result["IMG_0001.HEIC"]["destination"] == "2024/11/IMG_0001 (2).HEIC"

@@ -187,11 +187,11 @@ def test_a_killed_worker_loses_nothing_and_finishes_after_a_restart(tmp_path):
 def test_a_live_photo_video_arriving_later_follows_its_still(tmp_path):
     worker, queue, home = make_worker(tmp_path)
     samples.jpeg(home / "Photos/2024/11/IMG_0007.HEIC", exif=NOV, seed=5)  # someone else's: the still gets (2)
-    samples.heic(home / "InstantUpload/IMG_0007.HEIC", exif=NOV)
+    samples.heic(home / "InstantUpload/IMG_0007.HEIC", exif=Exif(date_time_original="2024:11:30 23:59:59", offset_time_original="+01:00"))
     queue.add("alice", "InstantUpload/IMG_0007.HEIC")
     run_due(worker, queue)
     assert "2024/11/IMG_0007 (2).HEIC" in tree(home / "Photos")
-    # minutes later, the video half: recorded after midnight, it still joins the still under its name
+    # minutes later, the video half: recorded three seconds later, after midnight, it still joins the still under its name
     samples.video(home / "InstantUpload/IMG_0007.MOV", apple_creationdate="2024-12-01T00:00:02+0100")
     (home / "InstantUpload/IMG_0007.AAE").write_text("<plist/>")
     queue.add("alice", "InstantUpload/IMG_0007.MOV")

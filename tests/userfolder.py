@@ -46,5 +46,8 @@ class UserFolder:
     def move(self, src: str, dst: str, expect: tuple[int, float | None] | None = None) -> None:
         self.local.move(self._abs(src), self._abs(dst), expect)
 
+    def live_peer(self, path: str) -> str | None:
+        return None  # no phone app links files here (FakeNextcloud's DavFiles does)
+
     def settle(self, src: str, dst: str) -> bool:
         return self.local.settle(self._abs(src), self._abs(dst))

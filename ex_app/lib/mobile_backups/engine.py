@@ -108,8 +108,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = RE
         except OSError as err:
             item.problem = _why_not(err)
             return item
-        item.camera = info.camera
-        item.damage = info.damage
+        item.camera, item.content_id, item.damage = info.camera, info.content_id, info.damage
         if info.problem:
             item.problem = f"{info.problem}; left alone"
             return item
@@ -565,7 +564,9 @@ def undo(store: Store, journal_path: Path, restored: list[str] | None = None) ->
                 if restored is not None:
                     restored.append(src)
             elif store.exists(src) and not store.exists(dst):
-                notes.append(f"already back: {src}")
+                notes.append(f"already back: {src}")  # e.g. a live photo's half, which Nextcloud moved back with the other
+                if restored is not None:
+                    restored.append(src)
             else:
                 notes.append(f"cannot put back {dst} -> {src}: " + ("the original place is taken" if store.exists(src) else "the file is gone from the library"))
         journal.write(op="undone", group=gid)

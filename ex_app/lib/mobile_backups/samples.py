@@ -42,6 +42,7 @@ pillow_heif.register_heif_opener()
 _PathLike = str | os.PathLike[str]
 _Size = tuple[int, int]
 _EXIF_IFD = 0x8769
+_MAKER_NOTE = 0x927C
 _TAGS = {  # Exif field: (IFD, tag)
     "date_time_original": (_EXIF_IFD, 0x9003),
     "sub_sec_time_original": (_EXIF_IFD, 0x9291),
@@ -72,15 +73,30 @@ class Exif:
     modify_date: str | None = None
     make: str | None = None
     model: str | None = None
+    content_id: str | None = None  # a live photo's identifier, in an Apple maker note
 
 
 def exif_bytes(exif: Exif) -> bytes:
-    """An `Exif\\0\\0`-prefixed TIFF block: dates in the Exif IFD, camera and DateTime in IFD0."""
+    """An `Exif\\0\\0`-prefixed TIFF block: dates (and an Apple maker note) in the Exif IFD, camera and DateTime in IFD0."""
     out = Image.Exif()
     for name, (ifd, tag) in _TAGS.items():
         if (value := getattr(exif, name)) is not None:
             (out.get_ifd(_EXIF_IFD) if ifd else out)[tag] = value
+    if exif.content_id is not None:
+        out.get_ifd(_EXIF_IFD)[_MAKER_NOTE] = apple_maker_note(exif.content_id)
     return out.tobytes()
+
+
+def apple_maker_note(content_id: str) -> bytes:
+    """An iPhone's maker note as exiftool's Apple.pm reads it: "Apple iOS\\0", version 1, "MM", then a big-endian IFD
+    whose offsets count from the note's start, holding MakerNoteVersion (0x0001) and MediaGroupUUID (0x0011)."""
+    value = content_id.encode("ascii") + b"\x00"
+    entries = 2
+    data_at = 14 + 2 + 12 * entries + 4
+    ifd = struct.pack(">H", entries)
+    ifd += struct.pack(">HHI4s", 0x0001, 9, 1, struct.pack(">i", 14))  # int32s, as iOS 16 writes
+    ifd += struct.pack(">HHII", 0x0011, 2, len(value), data_at)
+    return b"Apple iOS\x00" + b"\x00\x01MM" + ifd + b"\x00\x00\x00\x00" + value
 
 
 def xmp_packet(**props: str) -> bytes:
@@ -211,9 +227,12 @@ def _mux(path: _PathLike, inputs: list[str], codec: tuple[str, ...], mvhd_utc: d
 
 
 def video(path: _PathLike, *, mvhd_utc: datetime | None = None, apple_creationdate: str | None = None, make: str | None = None,
-          model: str | None = None, seconds: float = 1.0, size: _Size = (64, 48), faststart: bool = False, mtime: float | None = None) -> Path:
-    """A real MP4 (QuickTime for .mov) test pattern; naive `mvhd_utc` is taken as UTC, None leaves mvhd at 0."""
-    keys = {k: v for k, v in (("creationdate", apple_creationdate), ("make", make), ("model", model)) if v is not None}
+          model: str | None = None, content_id: str | None = None, seconds: float = 1.0, size: _Size = (64, 48), faststart: bool = False,
+          mtime: float | None = None) -> Path:
+    """A real MP4 (QuickTime for .mov) test pattern; naive `mvhd_utc` is taken as UTC, None leaves mvhd at 0.
+    `content_id`: a live photo's video, `com.apple.quicktime.content.identifier` as the still's MediaGroupUUID."""
+    keys = {k: v for k, v in (("creationdate", apple_creationdate), ("make", make), ("model", model), ("content.identifier", content_id))
+            if v is not None}
     path = _mux(path, _testsrc(seconds, size), _encoder(), mvhd_utc, keys, faststart)
     if mtime is not None:
         set_mtime(path, mtime)

@@ -3,6 +3,10 @@
 A group has a lead (the photo or video that decides the folder) and companions
 that follow it: the video half of a live photo and sidecars take the lead's base
 name; edited copies (IMG_E0001) keep their own name in the lead's folder.
+
+A still and a video of the same base name are a live photo only when they say so:
+the phone app linked them on the server, or Apple's content identifier is the same
+in both, or (neither carrying one) they were taken within LIVE_TOLERANCE.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import PurePosixPath
 
-from .capture import Capture
+from .capture import Capture, Taken
 from .kinds import extension, is_sidecar
 from .layout import Layout, render
 
@@ -21,6 +26,11 @@ LIVE_STILLS = frozenset({"heic", "heif", "jpg", "jpeg", "avif"})
 LIVE_VIDEOS = frozenset({"mov", "mp4"})
 _EDITED = re.compile(r"^([A-Za-z]+)_E(\d+)$")
 _ORIGINAL_ADJUSTMENTS = re.compile(r"^([A-Za-z]+)_O(\d+)$")
+# An iPhone live photo's video runs about 1.5 s either side of the still and both times come from
+# the same clock, stored in whole seconds (QuickTime, mvhd) or with sub-seconds (EXIF): a real
+# pair is at most ~2.5 s apart. Unrelated files that share a name (IMG_0001 from two phones, a
+# video re-exported later) are minutes to years apart.
+LIVE_TOLERANCE = timedelta(seconds=3)
 
 
 @dataclass
@@ -37,6 +47,8 @@ class Item:
     damage: str | None = None  # what is wrong with a file organised anyway (its metadata was read)
     bytes_read: int = 0
     head: str | None = None  # hash of the first HEAD_BYTES, read with the metadata: tells same-size files apart
+    content_id: str | None = None  # Apple's live-photo identifier (still: MediaGroupUUID; video: content.identifier)
+    live_peer: str | None = None  # path of the file the server links it with as a live photo (Nextcloud's files-live-photo)
 
     @property
     def name(self) -> str:
@@ -144,8 +156,10 @@ def _leaders(items: list[Item]) -> dict[str, tuple[str, str]]:
         same_stem = stems[item.folder]
         if item.kind == "video" and extension(item.name) in LIVE_VIDEOS:
             stills = [s for s in same_stem.get(item.stem.lower(), []) if extension(s.name) in LIVE_STILLS]
-            if stills:
-                leader[item.path] = (stills[0].path, "live-photo video")
+            linked = [s for s in media[item.folder].values()
+                      if extension(s.name) in LIVE_STILLS and (s.live_peer == item.path or item.live_peer == s.path)]
+            if still := next(iter(linked), None) or next((s for s in stills if s.live_peer is None and live_pair(s, item)), None):
+                leader[item.path] = (still.path, "live-photo video")
         elif item.kind in ("photo", "screenshot") and (edited := _EDITED.match(item.stem)):
             originals = [o for o in same_stem.get(f"{edited[1]}_{edited[2]}".lower(), []) if o.kind != "video"]
             if originals:
@@ -153,6 +167,30 @@ def _leaders(items: list[Item]) -> dict[str, tuple[str, str]]:
         elif item.kind == "other" and is_sidecar(item.name) and (lead := _sidecar_lead(item, media[item.folder], same_stem)):
             leader[item.path] = (lead.path, "sidecar")
     return leader
+
+
+def live_pair(still: Item, video: Item) -> bool:
+    """Whether a still and a video of the same name are one live photo (the server's link aside).
+
+    The same content identifier pairs; different ones, or one on a single side, do not. Without
+    identifiers the capture times must agree within LIVE_TOLERANCE. A still that cannot be read
+    stays, and its video with it: a real pair is never split.
+    """
+    if still.problem is not None:
+        return None in (still.content_id, video.content_id) or still.content_id == video.content_id
+    if still.content_id is not None or video.content_id is not None:
+        return still.content_id == video.content_id
+    gap = _apart(still.capture.taken, video.capture.taken)
+    return gap is not None and gap <= LIVE_TOLERANCE
+
+
+def _apart(a: Taken | None, b: Taken | None) -> timedelta | None:
+    """The time between two capture times: as instants when both offsets are known, else as wall-clock times."""
+    if a is None or b is None:
+        return None
+    if a.offset is not None and b.offset is not None:
+        return abs((a.local - a.offset) - (b.local - b.offset))
+    return abs(a.local - b.local)
 
 
 def _sidecar_lead(item: Item, media: dict[str, Item], stems: dict[str, list[Item]]) -> Item | None:

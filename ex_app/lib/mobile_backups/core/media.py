@@ -51,6 +51,7 @@ QUICKTIME_KEYS = (
     "com.apple.quicktime.creationdate",
     "com.apple.quicktime.make",
     "com.apple.quicktime.model",
+    "com.apple.quicktime.content.identifier",  # a live photo's video: the still's MediaGroupUUID
 )
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
@@ -72,6 +73,8 @@ MAX_TEXT = 1024 * 1024  # bytes of text tags exifread reads
 PNG_TAIL = 64 * 1024 + 24  # an eXIf chunk after the image data: up to 64 KiB (a JPEG's APP1), its header, CRC and IEND
 MAX_GIF_BLOCKS = 256  # GIF extensions before the first image
 MAX_GIF_SUB_BLOCKS = 16384  # sub-blocks walked in a GIF (an XMP extension of 100 KB: about 1,500)
+APPLE_MAKER_NOTE = b"Apple iOS\x00"
+MAX_NOTE_ENTRIES = 512  # the IFDs walked for the maker note: real ones have a few dozen entries
 
 
 class CorruptMedia(Exception):
@@ -101,6 +104,11 @@ class MediaInfo:
         if model.lower().startswith(make.lower()):
             make = ""
         return " ".join(p for p in (make.strip(), model.strip()) if p) or None
+
+    @property
+    def content_id(self) -> str | None:
+        """Apple's live-photo identifier: the same in a still and its video."""
+        return self.exif.get("MediaGroupUUID") or self.quicktime.get("com.apple.quicktime.content.identifier") or None
 
 
 def read_media_info(reader: BlockReader) -> MediaInfo:
@@ -159,7 +167,49 @@ def exif_from_tiff(data: bytes) -> dict[str, str]:
     """The EXIF tags we use, from a TIFF-structured block (EXIF IFD before IFD0)."""
     data = _dates_only(data)
     _bounded_tiff(lambda offset, length: data[offset : offset + length])
-    return _pick_exif(exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False))
+    picked = _pick_exif(exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False))
+    if (content_id := apple_content_id(data)) is not None:
+        picked["MediaGroupUUID"] = content_id
+    return picked
+
+
+def apple_content_id(tiff: bytes) -> str | None:
+    """The MediaGroupUUID (tag 0x0011, ContentIdentifier before exiftool 12.19) of an Apple iOS maker note.
+
+    exifread decodes maker notes only with details=True (every maker note and tag of the file) and not
+    this tag, so this reads just the one value: IFD0 -> Exif IFD -> MakerNote "Apple iOS\\0", version,
+    byte order, then an IFD whose offsets count from the maker note's start (exiftool's Apple.pm).
+    """
+    if tiff[:4] not in (b"II*\x00", b"MM\x00*") or APPLE_MAKER_NOTE not in tiff:  # other phones: under 1 us
+        return None
+    order = "<" if tiff[:2] == b"II" else ">"
+    exif_ifd = _ifd_value(tiff, order, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), 0x8769)
+    note = _ifd_value(tiff, order, exif_ifd[1], 0x927C) if exif_ifd else None
+    if note is None or not note[0].startswith(APPLE_MAKER_NOTE) or note[0][12:14] not in (b"MM", b"II"):
+        return None
+    body = note[0]
+    found = _ifd_value(body, "<" if body[12:14] == b"II" else ">", 14, 0x0011)
+    if found is None or found[2] != 2:
+        return None
+    value = found[0].split(b"\x00", 1)[0].decode("ascii", "replace").strip()
+    return value or None
+
+
+def _ifd_value(block: bytes, order: str, ifd: int, tag: int) -> tuple[bytes, int, int] | None:
+    """(value bytes, offset or inline value as a number, type) of `tag` in the IFD at `ifd`; None if absent or out of bounds."""
+    if not 0 <= ifd <= len(block) - 2:
+        return None
+    count = min(struct.unpack_from(order + "H", block, ifd)[0], MAX_NOTE_ENTRIES, (len(block) - ifd - 2) // 12)
+    for n in range(count):
+        entry_tag, kind, length, raw = struct.unpack_from(order + "HHI4s", block, ifd + 2 + 12 * n)
+        if entry_tag != tag:
+            continue
+        size = length * {1: 1, 2: 1, 3: 2, 4: 4, 7: 1, 9: 4}.get(kind, 8)
+        number = struct.unpack(order + "I", raw)[0]
+        if size <= 4:
+            return raw[:size], number, kind
+        return (block[number : number + size], number, kind) if number + size <= len(block) else None
+    return None
 
 
 def _dates_only(data: bytes) -> bytes:

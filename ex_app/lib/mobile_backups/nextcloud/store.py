@@ -24,8 +24,10 @@ from ..store import Entry
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
-PROPS = "<d:prop><d:getcontentlength/><d:getlastmodified/><d:resourcetype/><d:getetag/><oc:fileid/></d:prop>"
-NAMESPACES = 'xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"'
+NC = "{http://nextcloud.org/ns}"
+PROPS = ("<d:prop><d:getcontentlength/><d:getlastmodified/><d:resourcetype/><d:getetag/><oc:fileid/>"
+         "<nc:metadata-files-live-photo/></d:prop>")
+NAMESPACES = 'xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns"'
 PROPFIND_BODY = f'<?xml version="1.0"?><d:propfind {NAMESPACES}>{PROPS}</d:propfind>'
 
 
@@ -58,6 +60,7 @@ class Node:
     is_folder: bool
     etag: str
     file_id: int | None
+    live_peer: int | None = None  # the file id the phone app linked it with as a live photo (metadata files-live-photo)
 
 
 class DavError(OSError):
@@ -79,6 +82,9 @@ class NextcloudStore:
         self.root = f"{auth.nextcloud_url.rstrip('/')}/remote.php/dav/files/{quote(user)}/"
         self.requests = 0
         self._folders: set[str] = set()  # folders known to exist: no PROPFIND or MKCOL before a MOVE
+        self._ids: dict[str, int] = {}  # path -> file id, as last listed
+        self._paths: dict[int, str] = {}  # file id -> path, as last listed
+        self._links: dict[str, int] = {}  # path -> the file id of its live-photo peer
 
     def ocs(self, method: str, path: str, payload: dict | None = None) -> object:
         """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself)."""
@@ -104,22 +110,31 @@ class NextcloudStore:
             return []
         if response.status_code != 207:
             raise DavError(response.status_code, f"PROPFIND {path}: HTTP {response.status_code}")
-        return [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+        nodes = [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+        for node in nodes:
+            if node.file_id is not None:
+                self._ids[node.path], self._paths[node.file_id] = node.file_id, node.path
+            if node.live_peer is not None:
+                self._links[node.path] = node.live_peer
+            else:
+                self._links.pop(node.path, None)
+        return nodes
 
     def _node(self, element: ET.Element) -> Node:
         href = unquote(urlsplit(element.findtext(f"{DAV}href", "")).path)
         rel = href.split(f"/remote.php/dav/files/{self.user}/", 1)[-1].strip("/")
-        prop = element.find(f"{DAV}propstat/{DAV}prop")
-        assert prop is not None
-        modified = prop.findtext(f"{DAV}getlastmodified")
-        file_id = prop.findtext(f"{OC}fileid")
+        prop = f"{DAV}propstat/{DAV}prop/"  # in every propstat: an unset property (the live-photo link) comes under 404
+        modified = element.findtext(f"{prop}{DAV}getlastmodified")
+        file_id = element.findtext(f"{prop}{OC}fileid")
+        peer = (element.findtext(f"{prop}{NC}metadata-files-live-photo") or "").strip()
         return Node(
             path=rel,
-            size=int(prop.findtext(f"{DAV}getcontentlength") or 0),
+            size=int(element.findtext(f"{prop}{DAV}getcontentlength") or 0),
             mtime=parsedate_to_datetime(modified).timestamp() if modified else None,
-            is_folder=prop.find(f"{DAV}resourcetype/{DAV}collection") is not None,
-            etag=(prop.findtext(f"{DAV}getetag") or "").strip('"'),
+            is_folder=element.find(f"{prop}{DAV}resourcetype/{DAV}collection") is not None,
+            etag=(element.findtext(f"{prop}{DAV}getetag") or "").strip('"'),
             file_id=int(file_id) if file_id else None,
+            live_peer=int(peer) if peer.isdigit() else None,
         )
 
     def path_of(self, file_id: int) -> str | None:
@@ -138,6 +153,11 @@ class NextcloudStore:
             raise DavError(response.status_code, f"SEARCH fileid {file_id}: HTTP {response.status_code}")
         nodes = [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
         return nodes[0].path if nodes else None
+
+    def live_peer(self, path: str) -> str | None:
+        """The path of the file the phone app linked with this one as a live photo, if it was listed."""
+        peer = self._links.get(path)
+        return self._paths.get(peer) if peer is not None else None
 
     def stat(self, path: str) -> Node | None:
         nodes = self.propfind(path, 0)
@@ -210,24 +230,71 @@ class NextcloudStore:
 
     def move(self, src: str, dst: str, expect: tuple[int, float | None] | None = None) -> None:
         """MOVE with `Overwrite: F`: a taken destination is a FileExistsError, never overwritten;
-        a source gone since the listing is a FileNotFoundError. `expect` is not checked over WebDAV."""
+        a source gone since the listing is a FileNotFoundError. `expect` is not checked over WebDAV.
+
+        Nextcloud moves a linked live photo's other half itself, to the same folder under the same
+        base name: when that half's own MOVE then finds its destination taken (412) or its source gone
+        (404), the move happened if the destination is the very file (same file id) and the source is gone.
+        And it refuses (403) to move a half next to the other when that one is already there (a still
+        organised before the phone app linked its video to it): that move takes a detour (`_detour`).
+        """
         parent = posixpath.dirname(dst).strip("/")
         if parent and parent not in self._folders:
             self.make_folders(parent)
         response = self.request("MOVE", src, headers={"Destination": self.url(dst), "Overwrite": "F"})
-        if response.status_code in (201, 204):
+        if response.status_code in (201, 204) or (response.status_code in (404, 412) and self.moved_with_peer(src, dst)):
+            self._moved(src, dst)
+            return
+        if response.status_code == 403 and self._peer_waits_at(src, dst):
+            self._detour(src, dst)
             return
         if response.status_code == 412:
             raise FileExistsError(f"{dst} exists")
         if response.status_code == 404:
-            if self.exists(dst):
-                return  # a live photo's video: Nextcloud moved it along with its still
             raise FileNotFoundError(f"{src} is gone")
         raise DavError(response.status_code, f"MOVE {src} -> {dst}: HTTP {response.status_code} {response.text[:200]}")
 
+    def _peer_waits_at(self, src: str, dst: str) -> bool:
+        """Whether the file `src` is linked with, as last listed, has `dst`'s folder and base name."""
+        peer = self._paths.get(self._links.get(src, -1))
+        return peer is not None and posixpath.splitext(peer)[0] == posixpath.splitext(dst)[0]
+
+    def _detour(self, src: str, dst: str) -> None:
+        """src -> `detour(dst)` (the server takes the waiting half along to the detour's base name), then
+        -> dst (it takes it back): two MOVEs that leave both halves under their own names. A crash
+        between them is finished by `settle`."""
+        for a, b in ((src, detour(dst)), (detour(dst), dst)):
+            response = self.request("MOVE", a, headers={"Destination": self.url(b), "Overwrite": "F"})
+            if response.status_code not in (201, 204):
+                raise DavError(response.status_code, f"MOVE {a} -> {b} (beside its live photo): HTTP {response.status_code} {response.text[:200]}")
+            self._moved(a, b)
+
+    def moved_with_peer(self, src: str, dst: str) -> bool:
+        """Whether the file last listed at `src` is now at `dst` and no longer at `src`."""
+        file_id = self._ids.get(src)
+        if file_id is None:
+            return False
+        node = self.stat(dst)
+        return node is not None and node.file_id == file_id and not self.exists(src)
+
+    def _moved(self, src: str, dst: str) -> None:
+        if (file_id := self._ids.pop(src, None)) is not None:
+            self._ids[dst], self._paths[file_id] = file_id, dst
+        if (peer := self._links.pop(src, None)) is not None:
+            self._links[dst] = peer
+
     def settle(self, src: str, dst: str) -> bool:
-        """A WebDAV MOVE is atomic: it happened iff the source is gone and the destination is there."""
+        """A WebDAV MOVE is atomic: it happened iff the source is gone and the destination is there;
+        a detour (see `move`) interrupted half way is finished."""
+        if not self.exists(src) and not self.exists(dst) and self.exists(detour(dst)):
+            self.move(detour(dst), dst)
         return self.exists(dst) and not self.exists(src)
+
+
+def detour(path: str) -> str:
+    """`IMG_1.MOV` -> `IMG_1.moving-live-photo.MOV`: the extension stays (Nextcloud keeps a live photo's extensions)."""
+    stem, ext = posixpath.splitext(path)
+    return f"{stem}.moving-live-photo{ext}"
 
 
 class RangeSource:

@@ -24,7 +24,7 @@ from ..content_index import ContentIndex
 from ..engine import VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from ..journal import Journal
 from ..core.kinds import is_sidecar
-from ..core.groups import Item
+from ..core.groups import Item, live_pair
 from .store import DavError
 from ..store import Entry, Store
 from .work_queue import Job, WorkQueue
@@ -38,6 +38,7 @@ class UserStore(Store, Protocol):
     requests: int  # made so far, for the log
 
     def entries(self, folder: str) -> list[Entry]: ...
+    def live_peer(self, path: str) -> str | None: ...  # the file the phone app linked with it as a live photo
 
 
 FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a photo placed this recently
@@ -200,15 +201,18 @@ class Organiser:
                 self.queue.done(job)
                 jobs.remove(job)
         wanted = {stem_key(posixpath.basename(j.path)) for j in jobs if j.path in entries}
+        wanted |= {stem_key(posixpath.basename(peer)) for j in jobs if (peer := store.live_peer(j.path)) in entries}
         related = [e for e in entries.values() if stem_key(posixpath.basename(e.path)) in wanted]
         with ThreadPoolExecutor(READERS) as pool:  # range requests overlap; the moves stay in order
             items = list(pool.map(lambda entry: analyse(store, entry, config.zone), related))
+        for item in items:
+            item.live_peer = store.live_peer(item.path)  # Nextcloud moves the two together: they are one group
         index = self.content_index(user)
         settings = Settings(config.layout, config.zone, config.library, index)
         journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
         actions: Counter[str] = Counter()
         try:
-            for decisions, moves in plan(store, items, settings, self._followers(user, folder, items)):
+            for decisions, moves in plan(store, items, settings, self._followers(store, user, config, folder, items)):
                 execute(store, journal, decisions, moves)
                 lead = decisions[0]
                 if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
@@ -224,17 +228,29 @@ class Organiser:
         log.info("%s: looked at %d file(s) in %s with %d request(s): %s", user, len(items), folder or "/", store.requests,
                  ", ".join(f"{n} {what}" for what, n in sorted(actions.items())) or "nothing to do")
 
-    def _followers(self, user: str, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
+    def _followers(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
         """Live-photo videos, sidecars and edited copies whose photo went to the library in an
-        earlier batch (the video often arrives minutes after the still): they follow it."""
+        earlier batch (the video often arrives minutes after the still): they follow it, a video
+        only if it is that still's live video (see `live_pair`)."""
         leads = {stem_key(i.name) for i in items if i.kind in ("photo", "screenshot") and not _EDIT.match(i.stem.lower())}
         followers = {}
         for item in items:
             key = stem_key(item.name)
             follows = item.kind == "video" or is_sidecar(item.name) or _EDIT.match(item.stem.lower())
             if follows and key not in leads and (placed := self.queue.placed(user, folder, key, FOLLOW_WITHIN)):
-                followers[item.path] = placed
+                if item.kind != "video" or self._is_live_video(store, config, item, placed[1]):
+                    followers[item.path] = placed
         return followers
+
+    def _is_live_video(self, store: UserStore, config: UserConfig, video: Item, still_destination: str) -> bool:
+        """Whether `video` is the live video of the still placed at `still_destination` (in the library)."""
+        path = posixpath.join(config.library, still_destination)
+        size = store.listdir(posixpath.dirname(path)).get(posixpath.basename(path))
+        if size is None:
+            return False  # the still was moved on or removed: the video goes by its own date
+        if store.live_peer(video.path) == path:
+            return True  # the phone app linked them: Nextcloud moves them together whatever their dates say
+        return live_pair(analyse(store, Entry(path, size, None), config.zone), video)
 
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item
