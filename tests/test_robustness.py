@@ -91,20 +91,27 @@ def test_a_file_deleted_before_its_content_is_compared_stays_out_with_its_sideca
     assert sorted(p.name for p in inbox.iterdir()) == ["a.AAE"]
 
 
-def test_a_library_file_deleted_while_it_is_compared_is_no_copy_and_the_group_moves(folders):
+def deleted_while_compared(folders: tuple[Path, Path], side: str) -> dict[str, Decision]:
+    """a.jpg (+ its a.AAE) in the inbox, the same photo in the library; the `side` copy vanishes
+    just as its whole content is compared."""
     inbox, library = folders
     samples.jpeg(inbox / "a.jpg", exif=NOV)
     (inbox / "a.AAE").write_text("<plist/>")
     (library / "2024/11").mkdir(parents=True)
     shutil.copy2(inbox / "a.jpg", library / "2024/11/same.jpg")
 
-    class LibraryFileDeleted(LocalStore):
+    class DeletedWhileCompared(LocalStore):
         def digest(self, path):
-            if "/library/" in path:
+            if f"/{side}/" in path and path.endswith(".jpg"):
                 os.unlink(path)
             return super().digest(path)
 
-    got = run(LibraryFileDeleted(str(library)), inbox, library)
+    return run(DeletedWhileCompared(str(library)), inbox, library)
+
+
+def test_a_library_file_deleted_while_it_is_compared_is_no_copy_and_the_group_moves(folders):
+    inbox, library = folders
+    got = deleted_while_compared(folders, "library")
     assert (got["a.jpg"].action, got["a.jpg"].destination) == ("move", "2024/11/a.jpg")
     assert (got["a.AAE"].action, got["a.AAE"].destination) == ("companion", "2024/11/a.AAE")
     assert list(inbox.iterdir()) == [] and sorted(tree(library)) == ["2024/11/a.AAE", "2024/11/a.jpg"]
@@ -112,18 +119,7 @@ def test_a_library_file_deleted_while_it_is_compared_is_no_copy_and_the_group_mo
 
 def test_a_file_deleted_while_it_is_compared_leaves_its_group_for_later(folders):
     inbox, library = folders
-    samples.jpeg(inbox / "a.jpg", exif=NOV)
-    (inbox / "a.AAE").write_text("<plist/>")
-    (library / "2024/11").mkdir(parents=True)
-    shutil.copy2(inbox / "a.jpg", library / "2024/11/same.jpg")
-
-    class InboxFileDeleted(LocalStore):
-        def digest(self, path):
-            if "/inbox/" in path and path.endswith(".jpg"):
-                os.unlink(path)
-            return super().digest(path)
-
-    got = run(InboxFileDeleted(str(library)), inbox, library)
+    got = deleted_while_compared(folders, "inbox")
     assert (got["a.jpg"].action, got["a.jpg"].reason) == ("skip", VANISHED)
     assert got["a.AAE"].action == "skip" and got["a.AAE"].reason.startswith("stays with a.jpg")
     assert sorted(p.name for p in inbox.iterdir()) == ["a.AAE"]
