@@ -89,6 +89,11 @@ def backlog(exapp: ExApp, account: Account, files: list[Path]) -> None:
     exapp.enable()  # registers the webhooks and sweeps
     app_seconds = wait_empty(account, "InstantUpload", 1800)
     log = exapp.log_text()[mark:]
+    for _ in range(100):  # the batch's summary line (its request count) comes just after its last move
+        if "request(s)" in log:
+            break
+        time.sleep(0.1)
+        log = exapp.log_text()[mark:]
     read = [int(b) for b in re.findall(r"-> \S.* \((\d+) bytes read\)", log)]
     requests = sum(int(r) for r in re.findall(r"with (\d+) request\(s\)", log))
     base_seconds = bare_moves(account, [p.name for p in files], "Baseline")

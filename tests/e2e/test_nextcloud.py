@@ -270,21 +270,29 @@ def test_duplicate_of_an_organised_file_stays_in_the_inbox(account, exapp, tmp_p
     expect_journal(account, exapp, {(f"InstantUpload/{name}", f"Photos/2024/06/{name}")})
 
 
-@pytest.mark.parametrize("keep", ["300 bytes", "half"])
-def test_corrupt_photo_stays_in_the_inbox(account, exapp, tmp_path, keep):
-    """A truncated JPEG (an interrupted upload or a broken file) is never organised."""
+@pytest.mark.parametrize("keep", ["100 bytes", "300 bytes", "half"])
+def test_a_cut_photo_is_organised_as_damaged_when_its_date_can_be_read(account, exapp, tmp_path, keep):
+    """A JPEG cut inside its EXIF cannot be understood: it stays. One cut after it (300 bytes keep the
+    whole EXIF here; half keeps part of the image) is the user's photo: organised by its date, reported damaged.
+    Nextcloud never shows an upload in progress under its name (a .part file, or chunks assembled at the end)."""
     whole = samples.jpeg(tmp_path / "whole.jpg", exif=phone_exif("2024:09:09 09:09:09", "+02:00", "Google", "Pixel 8"), seed=61,
-                         size=(640, 480), mtime=utc(2024, 9, 9, 7, 9, 9))
-    keep_bytes = 300 if keep == "300 bytes" else whole.stat().st_size // 2
-    broken = samples.corrupt_copy(whole, tmp_path / "PXL_20240909_070909000.jpg", keep_bytes=keep_bytes)
+                         size=(640, 480), mtime=utc(2025, 1, 1, 12, 0, 0))  # the file time says another month
+    keep_bytes = {"100 bytes": 100, "300 bytes": 300}.get(keep, whole.stat().st_size // 2)
+    broken = samples.corrupt_copy(whole, tmp_path / "IMG_1234.jpg", keep_bytes=keep_bytes)
     upload(account, "InstantUpload", broken)
 
-    reason = expect_decision(account, exapp, f"InstantUpload/{broken.name}")
-    assert "truncated" in reason or "corrupt" in reason, reason
-    expect_tree(account, exapp, {f"InstantUpload/{broken.name}"})
-    time.sleep(1)
-    assert set(account.tree()) == {f"InstantUpload/{broken.name}"}
-    expect_journal(account, exapp, set())
+    if keep == "100 bytes":
+        reason = expect_decision(account, exapp, f"InstantUpload/{broken.name}")
+        assert "truncated" in reason, reason
+        expect_tree(account, exapp, {f"InstantUpload/{broken.name}"})
+        time.sleep(1)
+        assert set(account.tree()) == {f"InstantUpload/{broken.name}"}
+        expect_journal(account, exapp, set())
+    else:
+        expect_tree(account, exapp, {f"Photos/2024/09/{broken.name}"})
+        expect_journal(account, exapp, {(f"InstantUpload/{broken.name}", f"Photos/2024/09/{broken.name}")})
+        assert re.search(rf"{re.escape(account.user)}: InstantUpload/{broken.name} -> Photos/2024/09/{broken.name}: damaged file \(truncated JPEG",
+                         exapp.log_tail(400)), "the damaged file is logged as such"
 
 
 # --- files the app did not see arrive ---------------------------------------------------------
