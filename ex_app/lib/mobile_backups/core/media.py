@@ -204,7 +204,7 @@ def _ifd_value(block: bytes, order: str, ifd: int, tag: int) -> tuple[bytes, int
         entry_tag, kind, length, raw = struct.unpack_from(order + "HHI4s", block, ifd + 2 + 12 * n)
         if entry_tag != tag:
             continue
-        size = length * {1: 1, 2: 1, 3: 2, 4: 4, 7: 1, 9: 4}.get(kind, 8)
+        size = length * _TYPE_SIZES.get(kind, 8)
         number = struct.unpack(order + "I", raw)[0]
         if size <= 4:
             return raw[:size], number, kind
