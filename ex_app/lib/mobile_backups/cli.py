@@ -12,9 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .content_index import ContentIndex
+from .core.layout import DEFAULT_LAYOUT, LayoutError, parse_layout
 from .engine import STATE_DIR, Decision, Settings, finish_interrupted, organise, undo
 from .journal import Journal
-from .core.layout import DEFAULT_LAYOUT, LayoutError, parse_layout
 from .lock import Busy, run_lock
 from .store import LocalStore
 

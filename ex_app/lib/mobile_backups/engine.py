@@ -17,12 +17,12 @@ from pathlib import Path
 
 from .content_index import ContentIndex, Known
 from .core.capture import capture_time
-from .journal import Journal, Move, read_journal
+from .core.groups import Group, Item, group_items
 from .core.kinds import is_media, kind_of
 from .core.layout import Layout, with_counter
 from .core.media import read_media_info
-from .core.groups import Group, Item, group_items
 from .core.source import BlockReader
+from .journal import Journal, Move, read_journal
 from .store import Changed, Entry, Store, within
 
 log = logging.getLogger("mobile_backups")

@@ -22,12 +22,12 @@ from nc_py_api import AsyncNextcloudApp
 from nc_py_api.ex_app import setup_nextcloud_logging
 
 from .app_state import AppState
-from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .forms import admin_form, personal_form
+from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .store import AppAuth, NextcloudStore
-from .worker import SETTLE_SECONDS, Organiser, Summary
 from .ui_entries import register_ui
 from .work_queue import WorkQueue
+from .worker import SETTLE_SECONDS, Organiser, Summary
 
 log = logging.getLogger("mobile_backups")
 EVENTS = {

@@ -7,8 +7,8 @@ defaults shown here are the code's, so what the form shows is what is in force.
 
 from __future__ import annotations
 
-from .settings import ADMIN_DEFAULTS, MAX_SWEEP, MIN_SWEEP
 from ..core.layout import TOKENS
+from .settings import ADMIN_DEFAULTS, MAX_SWEEP, MIN_SWEEP
 
 SECTION = "declarative_settings"  # AppAPI's own section, in admin and personal settings
 TOKEN_LIST = " ".join(f"{{{t}}}" for t in TOKENS)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
-from ..engine import Decision
 from ..core.layout import TOKENS
+from ..engine import Decision
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; padding: 1.5em; max-width: 52em; color: #222; background: #fff; }

@@ -14,10 +14,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..engine import within
 from . import occ, pages
 from .app import App
 from .settings import PERSONAL_KEYS, UserConfig, check, example_destination, folder_problem
-from ..engine import within
 from .ui_entries import TOP_MENU
 
 router = APIRouter()

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..engine import within
 from ..core.layout import DEFAULT_LAYOUT, Layout, LayoutError, parse_layout, render
+from ..engine import within
 
 ADMIN_DEFAULTS = {
     # InstantUpload: Android's default; Photos: iOS (there it is the library too); AutoUpload: branded Android apps

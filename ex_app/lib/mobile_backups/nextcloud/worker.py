@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .settings import UserConfig
 from ..content_index import ContentIndex
+from ..core.groups import Item, live_pair
+from ..core.kinds import is_sidecar
 from ..engine import VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from ..journal import Journal
-from ..core.kinds import is_sidecar
-from ..core.groups import Item, live_pair
-from .store import DavError
 from ..store import Entry, Store
+from .settings import UserConfig
+from .store import DavError
 from .work_queue import Job, WorkQueue
 
 log = logging.getLogger("mobile_backups")
