@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mobile_backups import samples
@@ -21,6 +22,22 @@ from mobile_backups import cli
 kill_at_step.install(int(sys.argv[1]))
 sys.exit(cli.main(sys.argv[2:]))
 """
+
+
+ENV = {"PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin", "TZ": "Europe/Berlin"}
+
+
+def killed_runs(prepare: Callable[[int], tuple[Path, Path]], steps: int = 200) -> Iterator[tuple[int, Path, Path]]:
+    """`organise` of the (inbox, library) that `prepare(step)` makes, killed before step 1, 2, ...:
+    yields each killed run; ends when a run gets through all its steps."""
+    for step in range(1, steps):
+        inbox, library = prepare(step)
+        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), "organise", "--library", str(library), str(inbox)],
+                             env=ENV, capture_output=True, text=True)
+        if run.returncode == 0:
+            return
+        assert run.returncode == -signal.SIGKILL, run.stderr
+        yield step, inbox, library
 
 
 def make_inbox(folder: Path, library: Path) -> None:
@@ -43,17 +60,14 @@ def test_a_kill_at_any_step_loses_nothing_and_the_next_run_completes(tmp_path):
     wanted_library, wanted_inbox = tree(reference_lib), tree(reference_in)
     original = tree(pristine_inbox)
 
-    env = {"PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin", "TZ": "Europe/Berlin"}
-    killed_at = []
-    for step in range(1, 200):
+    def prepare(step: int) -> tuple[Path, Path]:
         inbox, library = tmp_path / f"in{step}", tmp_path / f"lib{step}"
         shutil.copytree(pristine_inbox, inbox)
         shutil.copytree(pristine_library, library)
-        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), "organise", "--library", str(library), str(inbox)],
-                             env=env, capture_output=True, text=True)
-        if run.returncode == 0:
-            break
-        assert run.returncode == -signal.SIGKILL, run.stderr
+        return inbox, library
+
+    killed_at = []
+    for step, inbox, library in killed_runs(prepare):
         killed_at.append(step)
         # Right after the kill: every file is in the inbox or in the library, none lost.
         contents = set(tree(inbox).values()) | set(tree(library).values())

@@ -22,10 +22,10 @@ from mobile_backups.journal import Journal
 from mobile_backups.samples import Exif
 from mobile_backups.store import PARTIAL, LocalStore
 from conftest import BERLIN, ROOT, cli
+from test_crash import ENV, killed_runs
 from test_organise import tree
 
 NOV = Exif(date_time_original="2024:11:24 15:30:12", offset_time_original="+01:00")
-ENV = {"PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin", "TZ": "Europe/Berlin"}
 
 
 def run(store: LocalStore, inbox: Path, library: Path) -> dict[str, Decision]:
@@ -375,8 +375,6 @@ def test_a_copy_interrupted_by_a_crash_leaves_only_its_short_partial_which_the_n
 
 
 def test_a_kill_at_any_step_of_a_copy_across_filesystems_loses_nothing_and_leaves_no_partial(tmp_path):
-    from test_crash import DRIVER
-
     if os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("no second filesystem at /dev/shm")
     shm = Path(tempfile.mkdtemp(dir="/dev/shm"))
@@ -390,15 +388,13 @@ def test_a_kill_at_any_step_of_a_copy_across_filesystems_loses_nothing_and_leave
         shutil.copytree(pristine, shm / "reference")
         cli("organise", "--library", str(tmp_path / "reference"), str(shm / "reference"))
         wanted = tree(tmp_path / "reference")
+
+        def prepare(step: int) -> tuple[Path, Path]:
+            shutil.copytree(pristine, shm / f"in{step}")
+            return shm / f"in{step}", tmp_path / f"lib{step}"
+
         killed = 0
-        for step in range(1, 100):
-            inbox, library = shm / f"in{step}", tmp_path / f"lib{step}"
-            shutil.copytree(pristine, inbox)
-            done = subprocess.run([sys.executable, "-c", DRIVER, str(step), "organise", "--library", str(library), str(inbox)],
-                                  env=ENV, capture_output=True, text=True)
-            if done.returncode == 0:
-                break
-            assert done.returncode == -signal.SIGKILL, done.stderr
+        for step, inbox, library in killed_runs(prepare, steps=100):
             killed += 1
             assert set(original.values()) <= set(tree(inbox).values()) | set(tree(library).values()), f"lost a file at step {step}"
             cli("organise", "--library", str(library), str(inbox))
