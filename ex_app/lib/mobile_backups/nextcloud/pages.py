@@ -129,7 +129,9 @@ code {{ font-family: ui-monospace, 'SFMono-Regular', Menlo, Consolas, 'Liberatio
 .scroll {{ overflow-x: auto; }}
 table {{ border-collapse: collapse; width: 100%; }}
 th {{ color: var(--color-text-maxcontrast); font-weight: normal; text-align: start; }}
-th, td {{ padding: calc(var(--default-grid-baseline) * 2); border-bottom: 1px solid var(--color-border); vertical-align: top; text-align: start; overflow-wrap: anywhere; }}
+th, td {{ padding: calc(var(--default-grid-baseline) * 2); border-bottom: 1px solid var(--color-border); vertical-align: top; text-align: start; }}
+td.path {{ overflow-wrap: anywhere; }}
+td.action {{ white-space: nowrap; }}
 tbody tr:hover {{ background: var(--color-background-hover); }}
 .stays {{ color: var(--color-text-maxcontrast); }}
 @media (max-width: 600px) {{
@@ -294,7 +296,7 @@ def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str]
 
 SOURCES = {"exif": "EXIF", "xmp": "XMP", "quicktime": "QuickTime", "avi": "AVI", "matroska": "Matroska", "asf": "ASF",
            "video": "video metadata", "filename": "date in the file name", "mtime": "the file's modification time: no date inside"}
-ACTIONS = {"move": "move", "companion": "move with it", "duplicate": "stays: a duplicate", "skip": "stays"}
+ACTIONS = {"move": "move", "companion": "move along", "duplicate": "leave: a duplicate", "skip": "leave"}
 
 
 def _when(taken: Taken) -> str:
@@ -317,11 +319,12 @@ def preview_page(folder: str, decisions: Sequence[Decision], library: str, probl
     """What organising `folder` (or, with `inboxes`, the user's inbox folders) would do."""
     if problem:
         return _page("Preview organisation", _note("error", escape(problem)), current="preview")
-    rows, stays = [], " class='stays'"
+    rows, stays = [], " stays"
     for d in decisions:
         where = f"{library}/{d.destination}" if d.destination else "stays"
-        rows.append(f"<tr><td data-label='File'>{escape(d.item.path)}</td><td data-label='Action'>{escape(ACTIONS.get(d.action, d.action))}</td>"
-                    f"<td data-label='Destination'{'' if d.destination else stays}>{escape(where)}</td>"
+        rows.append(f"<tr><td class='path' data-label='File'>{escape(d.item.path)}</td>"
+                    f"<td class='action' data-label='Action'>{escape(ACTIONS.get(d.action, d.action))}</td>"
+                    f"<td class='path{'' if d.destination else stays}' data-label='Destination'>{escape(where)}</td>"
                     f"<td data-label='Why'>{escape(why(d))}</td></tr>")
     moving = sum(d.destination is not None for d in decisions)
     what = f"your inbox folders ({', '.join(inboxes)})" if inboxes else folder
