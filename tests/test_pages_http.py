@@ -168,3 +168,12 @@ def test_the_pages_are_nextcloud_styled_and_fit_a_phone(base):
     for field in ("inbox_folders", "library_folder", "layout"):
         assert f"<label for='{field}'" in settings
     assert "class='primary'" in settings
+
+
+def test_an_unusable_saved_value_is_marked_and_the_example_says_what_applies_instead(base, nextcloud, fresh_bob):
+    nextcloud.preferences["bob"] = {"layout": "{year}/{bogus}"}  # what the declarative form stores without checking
+    page = get(base, "/settings")
+    assert page.status_code == 200 and attribute(page.text, "layout", "aria-invalid") == "true"
+    assert text_of(page.text).count("unknown token {bogus}") == 1
+    sentence = text_of(re.search(r"<p[^>]*id='example-sentence'.*?</p>", page.text, re.S)[0])
+    assert "cannot be used, so the settings in force apply" in sentence and "Photos/2024/11/IMG_1234.jpg" in sentence, sentence

@@ -235,18 +235,19 @@ EXAMPLE = "a photo IMG_1234.jpg taken on 24 Nov 2024 at 15:30"
 EXAMPLE_LEADS = {
     "in force": f"With your settings, {EXAMPLE} goes to",
     "refused": f"Not saved, so the settings still in force apply: {EXAMPLE} goes to",
+    "saved bad": f"What you saved in the field marked above cannot be used, so the settings in force apply: {EXAMPLE} goes to",
     "typed": f"With the values above (once saved), {EXAMPLE} would go to",
     "typed bad": f"The values above cannot be used as they are (see the field marked); with the settings in force, {EXAMPLE} goes to",
 }
 LABELS = {"inbox_folders": "Inbox folders", "library_folder": "Library folder", "layout": "Layout", "organise": "Organise my uploads"}
+FIELDS = ("inbox_folders", "library_folder", "layout")  # the text fields, each with its problem shown at it
 
 
 def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str], problems: Mapping[str, str], example: str,
                   *, may_change_layout: bool, enabled: bool, why_disabled: str, message: str = "",
-                  defaults: Mapping[str, str] | None = None, refused: bool = False) -> str:
+                  defaults: Mapping[str, str], refused: bool = False) -> str:
     """`values`: in force; `saved`: what the user saved or tried (empty: the admin's default); `defaults`: the admin's
-    defaults, shown as the placeholders; `refused`: a save was refused, so `example` is of the settings still in force."""
-    defaults = values if defaults is None else defaults
+    defaults, shown as the placeholders; `refused`: a save was refused. `example` is always of the settings in force."""
 
     def field(key: str, hint: str, extra: str = "", disabled: bool = False) -> str:
         problem = field_problem(problems.get(key, ""))
@@ -261,18 +262,17 @@ def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str]
     off = values.get("organise") in ("0", "false")
     notes = []
     if message:
-        unplaced = [f"{LABELS.get(k, k)}: {field_problem(v)}" for k, v in problems.items() if k not in LABELS or k == "organise"]
-        if problems:
-            marked = ", ".join(f"<a href='#{k}'>{escape(LABELS[k])}</a>" for k in problems if k in LABELS and k != "organise")
-            text = escape(message) + (f": see {marked} below." if marked else ".") + "".join(f" {escape(u)}." for u in unplaced)
-        else:
-            text = escape(message)
+        text = escape(message)
+        if problems:  # each field shows its own; the note links to them and names only those without a field
+            marked = ", ".join(f"<a href='#{k}'>{escape(LABELS[k])}</a>" for k in problems if k in FIELDS)
+            text += (f": see {marked} below." if marked else ".") + "".join(
+                f" {escape(LABELS.get(k, k))}: {escape(v)}." for k, v in problems.items() if k not in FIELDS)
         notes.append(_note("error" if problems else "success", text))
     if not enabled and not off:
         notes.append(_note("warning", f"Not organising your uploads: {escape(why_disabled)}."))
     tokens = "<ul class='tokens' aria-label='Tokens'>" + "".join(f"<li><code>{{{t}}}</code></li>" for t in TOKENS) + "</ul>"
     checked = "" if off else " checked"
-    lead = EXAMPLE_LEADS["refused" if refused else "in force"]
+    lead = EXAMPLE_LEADS["refused" if refused else "saved bad" if any(k in FIELDS for k in problems) else "in force"]
     body = (
         "".join(notes)
         + f"<p class='hint'>Settings of <b>{escape(user)}</b>. An empty field uses the admin's default, shown greyed in it.</p>"
