@@ -49,7 +49,9 @@ EMBEDDED_JS = """
 (function () {
   const base = window.OC && OC.generateUrl ? OC.generateUrl('/apps/app_api/proxy/mobile_backups/') : '/index.php/apps/app_api/proxy/mobile_backups/';
   const ids = new URLSearchParams(window.location.search).get('fileIds');
-  const page = window.location.pathname.endsWith('/preview') && ids ? 'preview?fileId=' + encodeURIComponent(ids.split(',')[0]) : 'settings';
+  const id = ids ? encodeURIComponent(ids.split(',')[0]) : null;
+  const page = window.location.pathname.endsWith('/preview') && id ? 'preview?fileId=' + id
+    : window.location.pathname.endsWith('/cleanup') && id ? 'rules?fileId=' + id : 'settings';
   const frame = document.createElement('iframe');
   frame.src = base + page;
   frame.style.cssText = 'width:100%;height:calc(100vh - 60px);border:0';

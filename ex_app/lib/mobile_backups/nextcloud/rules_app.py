@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mobile_backups")
 BackendFactory = Callable[[str], Backend]  # user -> the Backend over that user's files
-CONFIG_TTL = 30.0
 CHECK_EVERY = 300.0  # how often the scheduler looks whether a user's daily run is due
 SAMPLES = 20
 
@@ -149,26 +148,13 @@ class RulesService:
         self.backend_for = backends or backend_factory(app)
         self.state = RulesState(app.storage / "rules.sqlite")
         self.journals = app.storage / "rules-journals"
-        self._admin: tuple[float, dict[str, str]] | None = None
         self._runs = threading.Lock()  # one run at a time: a page click and the schedule do not race
 
     # --- settings ------------------------------------------------------------------------
 
-    def admin_values(self) -> dict[str, str]:
-        """The admin's rules settings in force; a bad saved value is logged once, the last valid one kept."""
-        if self._admin and time.monotonic() - self._admin[0] < CONFIG_TTL:
-            return self._admin[1]
-        try:
-            saved = self.app._values("", "ex-app/config", tuple(rs.ADMIN_RULES_DEFAULTS))
-        except OSError as err:
-            log.warning("could not read the admin's rules settings (%s): using the last valid ones", err)
-            saved = {}
-        values, problems = rs.in_force(saved, rs.ADMIN_RULES_DEFAULTS, self.app.state.get("rules", "valid"))
-        self.app.state.put("rules", "valid", values)
-        for key, problem in self.app.state.new_problems("rules", problems, saved).items():
-            log.error("admin setting %s not applied: %s; still using %r", key, problem, values[key])
-        self._admin = (time.monotonic(), values)
-        return values
+    def admin_values(self) -> Mapping[str, str]:
+        """The admin's rules settings in force (settings.py reads, checks and reports them with the others)."""
+        return self.app.admin().values
 
     def caps(self) -> rs.Caps:
         return rs.admin_choices(self.admin_values())
@@ -407,6 +393,11 @@ class RulesService:
             notes = runner.undo(self.backend_for(user), path)
         log.info("rules run %s undone: %d note(s)", run_id, len(notes))
         return notes
+
+    def undo_text(self, run_id: str) -> str | None:
+        """`occ mobile_backups:undo RUN` for a rules run (USER/run-…); None for any other run."""
+        notes = self.undo(run_id) if self.journal_of(run_id) else None
+        return None if notes is None else "\n".join(notes + [f"{run_id}: clean-up run undone"]) + "\n"
 
     def runs(self, user: str) -> list[dict]:
         """Every rules run of the user, newest first: id, when, what was done and put back."""
