@@ -349,8 +349,9 @@ class RulesService:
             return Outcome(notes=["nothing due today"])
         _, _, stopped_before = self.state.schedule(user)
         outcome = self._run(user, acting, Announced(backend, announced), confirm, "scheduled", now)
-        if outcome.stopped and (stopped_before or {}).get("reason") != outcome.stopped:  # told once, not every day
-            self.app.notify(user, "Mobile Backups: clean-up waits for your confirmation", outcome.stopped, self.page_url("run"))
+        if outcome.stopped:
+            if (stopped_before or {}).get("reason") != outcome.stopped:  # told once, not every day
+                self.app.notify(user, "Mobile Backups: clean-up waits for your confirmation", outcome.stopped, self.page_url("run"))
         else:
             for a in acting:
                 self.state.put_notice(user, a.rule.name, None)  # the next batch gets its own notice
