@@ -159,7 +159,8 @@ def test_one_notice_per_rule_ahead_then_the_announced_files_go_and_a_favourite_i
     app.rules.scheduled("alice", start)
     [(user, params)] = nextcloud.notifications
     assert user == "alice" and params["subject_params"]["rich_subject"] == "3 screenshots (120 kB) go to the trash on 9 Dec"
-    assert "/proxy/mobile_backups/rules#rule-" in params["subject_params"]["link"] and not trashed(files)
+    assert params["subject_params"]["link"].endswith("/proxy/mobile_backups/rules?preview=Old%20screenshots&owner=mine#preview")  # the preview
+    assert not trashed(files)
 
     app.rules.scheduled("alice", start + DAY)  # the next day: no second notice, nothing taken yet
     assert len(nextcloud.notifications) == 1 and not trashed(files)

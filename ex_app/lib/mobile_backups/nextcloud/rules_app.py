@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 from ..core.layout import within
@@ -197,8 +198,10 @@ class RulesService:
     def is_admin(self, user: str) -> bool:
         return "admin" in self.groups_of(user)
 
-    def page_url(self, anchor: str = "") -> str:
-        return self.app.page_url.rsplit("/", 1)[0] + "/rules" + (f"#{anchor}" if anchor else "")
+    def page_url(self, anchor: str = "", preview: Applied | None = None) -> str:
+        """The rules page (through AppAPI's proxy), or the preview of one rule on it."""
+        query = f"?preview={quote(preview.rule.name)}&owner={'admin' if preview.owner == ADMIN else 'mine'}" if preview else ""
+        return self.app.page_url.rsplit("/", 1)[0] + "/rules" + query + (f"#{anchor}" if anchor else "")
 
     # --- which rules apply ------------------------------------------------------------------
 
@@ -222,6 +225,8 @@ class RulesService:
         """The rules that apply to the user, in order: the admin's (for everyone or the user's groups),
         then the user's own when the admin allows them (an admin's own always)."""
         groups = self.groups_of(user) if groups is None else groups
+        if not self.app.admin().may_use(groups):
+            return []  # the admin did not let this user use the app
         opted = self.state.opted_out(user) if self.caps().users_may_switch_off else set()
         found = [replace(a, opted_out=a.rule.name in opted) for a in self.admin_rules() if not a.groups or set(a.groups) & set(groups)]
         if self.caps().users_may_add or "admin" in groups:
@@ -331,12 +336,15 @@ class RulesService:
 
     def scheduled(self, user: str, now: float, confirm: bool = False) -> Outcome:
         """The daily run: announce each switched-on rule's next batch, and take the batches whose day has come."""
+        switched_on = [a for a in self.rules_for(user) if a.acts]
+        if not switched_on:
+            return Outcome(notes=["no rule is switched on"])
         caps = self.caps()
         zone = self.app.config_for(user).zone
         backend = self.backend_for(user)
         acting: list[Applied] = []
         announced: set[int | str] = set()
-        for a in (a for a in self.rules_for(user) if a.acts):
+        for a in switched_on:
             notice = self.state.notice(user, a.rule.name)
             todo = step(a.key, notice, now, a.on_since or 0.0)
             if todo == "notify":
@@ -372,7 +380,7 @@ class RulesService:
                            a.rule.archive_to, a.rule.tag)
         if caps.notice_days:
             self.app.notify(user, text, f"Rule “{a.rule.name}”. Favourite a file or tag it “keep” to spare it; "
-                            "the preview shows every file.", self.page_url(f"rule-{a.key}"))
+                            "the preview shows every file.", self.page_url("preview", a))
         return notice
 
     # --- undo and the runs ------------------------------------------------------------------

@@ -65,14 +65,16 @@ def rule_card(a: Applied, user: str, *, is_admin: bool, may_switch_off: bool) ->
     owner = "admin" if a.owner == "" else "mine"
     ident = {"name": a.rule.name, "owner": owner}
     css = "on" if a.acts else "off"
-    buttons = [f"<a href='rules?preview={escape(a.rule.name, quote=True)}&amp;owner={owner}#preview'>Preview</a> "]
     owns = a.owner == user or (a.owner == "" and is_admin)
+    state = a.state if owns or a.opted_out or a.on else "not switched on by the admin yet"
+    buttons = [f"<a href='rules?preview={escape(a.rule.name, quote=True)}&amp;owner={owner}#preview'>Preview</a> "]
     if owns:
         if a.on:
             buttons.append(_button("rules/switch", "Switch off", {**ident, "on": "0"}))
         else:
-            buttons.append(_button("rules/switch", "Switch on", {**ident, "on": "1"},
-                                   "" if a.seen else "See its preview first"))
+            buttons.append(_button("rules/switch", "Switch on", {**ident, "on": "1"}, "" if a.seen else "See its preview first"))
+            if not a.seen:
+                buttons.append("<span class='hint'>It can be switched on once you have seen its preview.</span> ")
         if a.source == "page":
             buttons.append(f"<a href='rules?edit={escape(a.rule.name, quote=True)}&amp;owner={owner}#editor'>Edit</a> ")
             buttons.append(_button("rules/delete", "Delete", ident))
@@ -82,7 +84,7 @@ def rule_card(a: Applied, user: str, *, is_admin: bool, may_switch_off: bool) ->
         buttons.append(_button("rules/optout", "Switch on for me" if a.opted_out else "Switch off for me",
                                {"name": a.rule.name, "out": "0" if a.opted_out else "1"}))
     return (f"<div class='rules-card' id='rule-{a.key}'><h3>{escape(a.rule.name)} "
-            f"<span class='state {css}'>{escape(a.state)}</span></h3>"
+            f"<span class='state {css}'>{escape(state)}</span></h3>"
             f"<p class='hint'>{'Admin rule' if a.owner == '' else 'Your rule'}: {escape(summary(a))}</p>{''.join(buttons)}</div>")
 
 

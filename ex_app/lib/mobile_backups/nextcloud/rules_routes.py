@@ -80,7 +80,7 @@ def rules_get(request: Request, preview: str = "", owner: str = "mine", edit: st
             result = rules.preview(user, folder=folder.strip("/"))
             return _render(user, preview=preview_html(result, folder.strip("/")))
         if preview:
-            pool = rules.admin_rules() + rules.rules_for(user) if owner == "admin" else rules.rules_for(user)
+            pool = rules.admin_rules() if owner == "admin" and rules.is_admin(user) else rules.rules_for(user)
             found = next((a for a in pool if a.rule.name == preview and a.owner == _owner(user, owner)), None)
             if found is None:
                 return _render(user, status=404, message=f"No rule {preview!r}.", ok=False)
