@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import datetime, timezone
 import sys
 import time
 from pathlib import Path
@@ -296,3 +297,30 @@ def test_preview_clean_up_of_a_folder(exapp):
     assert httpx.post(base + "/files/cleanup", json=folder).status_code == 401
     page = get(base, "bob", folder="Photos/2025/02")
     assert page.status_code == 200 and "in <b>Photos/2025/02</b>" in page.text and "Photos/2025/03/" not in page.text
+
+
+# --- what a preview says (pure) ------------------------------------------------------------------------------
+
+
+def test_a_preview_keeps_room_for_spared_samples_and_charts_every_month_between():
+    from mobile_backups.nextcloud.rules_app import describe
+    from mobile_backups.nextcloud.rules_page import chart
+    from mobile_backups.rules.match import Scope
+    from mobile_backups.rules.model import parse_rules
+    from mobile_backups.rules.runner import preview
+    from rules_fake_backend import facts
+
+    january, march, june = (datetime(2026, m, 15, tzinfo=timezone.utc).timestamp() for m in (1, 3, 6))
+
+    class Files:
+        def files(self, scope, rules):
+            return iter([facts({**screenshot(n, 0), "capture": january if n % 2 else march}) for n in range(30)]
+                        + [facts({**screenshot(99, 0), "capture": january, "favorite": True})])
+
+    rules = parse_rules({"rules": [{"name": "s", "kinds": ["screenshot"], "older_than_days": 30, "action": "trash"}]})
+    [entry] = describe(preview(Files(), rules, Scope("Photos"), june), rules)["rules"]
+    assert (entry["files"], entry["exempt"], entry["bytes"]) == (30, 1, 30 * 40_000)
+    assert len(entry["samples"]) == 20 and entry["samples"][-1]["action"] == "exempt" and entry["samples"][-1]["reason"] == "a favourite"
+    assert entry["chart"] == {"2026-01": {"screenshot": 15}, "2026-02": {}, "2026-03": {"screenshot": 15}}  # the empty month is shown
+    svg = chart({"2026-01": {"photo": 2}, "2026-02": {}, "2026-03": {"screenshot": 1, "photo": 1}})
+    assert svg.count("<rect") == 3 and "aria-label='2026-01: 2 photo; 2026-02: none; 2026-03: 1 photo, 1 screenshot'" in svg

@@ -37,6 +37,8 @@ log = logging.getLogger("mobile_backups")
 BackendFactory = Callable[[str], Backend]  # user -> the Backend over that user's files
 CHECK_EVERY = 300.0  # how often the scheduler looks whether a user's daily run is due
 SAMPLES = 20
+SPARED_SAMPLES = 5  # of the 20 samples, up to this many files a rule spares or cannot judge
+MAX_CHART_MONTHS = 60  # months without files are shown as empty up to this span
 
 
 class RulesUnavailable(OSError):
@@ -117,28 +119,43 @@ def month_and_kind(verdict: Verdict) -> tuple[str, str]:
     return (datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m") if when else "unknown"), kind
 
 
+def months_between(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` (YYYY-MM), so that the chart's axis has no holes."""
+    (y, m), (ly, lm) = map(int, first.split("-")), map(int, last.split("-"))
+    found = []
+    while (y, m) <= (ly, lm) and len(found) < MAX_CHART_MONTHS:
+        found.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return found
+
+
 def describe(report: Report, rules: list[Rule], folder: str = "") -> dict:
     """Per rule: files and bytes it would take, how many it spares, 20 samples with the reason, and
     what it takes by month and kind (for the chart)."""
     found: dict[str, dict] = {r.name: {"rule": r.name, "action": r.action, "files": 0, "bytes": 0, "exempt": 0, "skipped": 0,
-                                       "samples": [], "chart": defaultdict(Counter)} for r in rules}
+                                       "taken": [], "spared": [], "chart": defaultdict(Counter)} for r in rules}
     for verdict in report.verdicts:
         if folder and not within(verdict.facts.path, folder):
             continue
         entry = found[verdict.rule.name]
-        if verdict.action == "exempt":
-            entry["exempt"] += 1
-        elif verdict.action == "skip":
-            entry["skipped"] += 1
+        if verdict.action in ("exempt", "skip"):
+            entry["exempt" if verdict.action == "exempt" else "skipped"] += 1
+            if len(entry["spared"]) < SPARED_SAMPLES:
+                entry["spared"].append(verdict.record())
         else:
+            if len(entry["taken"]) < SAMPLES:
+                entry["taken"].append(verdict.record())
             entry["files"] += 1
             entry["bytes"] += verdict.facts.size
             month, kind = month_and_kind(verdict)
             entry["chart"][month][kind] += 1
-        if len(entry["samples"]) < SAMPLES:
-            entry["samples"].append(verdict.record())
     for entry in found.values():
-        entry["chart"] = {month: dict(kinds) for month, kinds in sorted(entry["chart"].items())}
+        taken, spared = entry.pop("taken"), entry.pop("spared")
+        entry["samples"] = taken[: SAMPLES - len(spared)] + spared
+        chart = entry["chart"]
+        known = sorted(m for m in chart if m != "unknown")
+        months = (months_between(known[0], known[-1]) if known else []) + (["unknown"] if "unknown" in chart else [])
+        entry["chart"] = {month: dict(chart.get(month, {})) for month in (months if len(months) < MAX_CHART_MONTHS else sorted(chart))}
         entry["size"] = size_text(entry["bytes"])
     return {"rules": list(found.values())}
 

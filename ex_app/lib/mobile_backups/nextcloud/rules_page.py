@@ -38,6 +38,8 @@ select, input[type=number] { padding: .4em; }
 """
 COLOURS = {"screenshot": "#0082c9", "messenger": "#49b382", "photo": "#e9a846", "video": "#c45ac7", "other": "#999"}
 ACTION_WORDS = {"trash": "to the trash", "archive": "archive", "tag": "tag"}
+SPARED = {"favorite": "favourites", "keep": "files tagged “keep”", "shared": "shared files",
+          "mount": "group folders and external storage", "edited": "files edited after upload"}
 
 
 def _when(seconds: object) -> str:
@@ -54,10 +56,10 @@ def summary(a: Applied) -> str:
     rule = a.rule
     what = ", ".join(sorted(rule.kinds)) or "photos and videos"
     where = ", ".join(rule.folders) if rule.folders else "the library and the inboxes"
-    extra = " left in an inbox whose copy is in the library" if rule.duplicates else ""
+    where = "duplicates left in an inbox (the same content is in the library)" if rule.duplicates else f"in {where}"
     goes = {"trash": "to the trash", "archive": f"archived to {rule.archive_to}", "tag": f"tagged “{rule.tag}”"}[rule.action]
-    spared = ", ".join(sorted(rule.exemptions)) or "nothing"
-    return (f"{what}{extra} in {where}, {rule.older_than_days} days after {rule.age_from}, {goes}. Spared: {spared}."
+    spared = ", ".join(SPARED[e] for e in EXEMPTIONS if e in rule.exemptions) or "nothing"
+    return (f"{what} {where}, {rule.older_than_days} days after {rule.age_from}, {goes}. Spared: {spared}."
             + (f" Groups: {', '.join(a.groups)}." if a.groups else ""))
 
 
@@ -93,7 +95,8 @@ def chart(months: Mapping[str, Mapping[str, int]]) -> str:
     if not months:
         return ""
     width, height, gap = 600, 160, 4
-    bar = max(4, (width - gap * len(months)) // max(1, len(months)))
+    bar = min(48, max(4, (width - gap * len(months)) // max(1, len(months))))
+    labelled = bar >= 40  # room for each month's name under its bar
     top = max(sum(k.values()) for k in months.values()) or 1
     parts, described = [], []
     for i, (month, kinds) in enumerate(months.items()):
@@ -103,14 +106,17 @@ def chart(months: Mapping[str, Mapping[str, int]]) -> str:
             y -= h
             parts.append(f"<rect x='{x}' y='{y}' width='{bar}' height='{h}' fill='{COLOURS.get(kind, '#999')}'>"
                          f"<title>{escape(month)}: {count} {escape(kind)}</title></rect>")
-        described.append(f"{month}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        described.append(f"{month}: " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"))
+        if labelled:
+            parts.append(f"<text x='{x + bar / 2}' y='{height + 14}' font-size='11' text-anchor='middle'>{escape(month)}</text>")
     first, last = next(iter(months)), list(months)[-1]
+    ends = "" if labelled else (f"<text x='0' y='{height + 14}' font-size='12'>{escape(first)}</text>"
+                                f"<text x='{x + bar}' y='{height + 14}' font-size='12' text-anchor='end'>{escape(last)}</text>")
     label = "; ".join(described)
     kinds_seen = sorted({k for kinds in months.values() for k in kinds})
     legend = "".join(f"<span><span class='swatch' style='background:{COLOURS.get(k, '#999')}'></span>{escape(k)}</span>" for k in kinds_seen)
     return (f"<svg class='chart' viewBox='0 0 {width} {height + 16}' role='img' aria-label='{escape(label, quote=True)}'>"
-            + "".join(parts) + f"<text x='0' y='{height + 14}' font-size='12'>{escape(first)}</text>"
-            f"<text x='{width}' y='{height + 14}' font-size='12' text-anchor='end'>{escape(last)}</text></svg>"
+            + "".join(parts) + ends + "</svg>"
             f"<p class='legend hint'>{legend}</p>")
 
 
@@ -135,8 +141,8 @@ def preview_html(result: Mapping[str, object], folder: str = "") -> str:
     return "".join(out) or "<p class='hint'>No rule to preview.</p>"
 
 
-def _checks(name: str, options: Sequence[str], chosen: Sequence[str]) -> str:
-    return "".join(f"<label><input type='checkbox' name='{name}' value='{o}'{' checked' if o in chosen else ''}> {escape(o)}</label>"
+def _checks(name: str, options: Sequence[str], chosen: Sequence[str], words: Mapping[str, str] = {}) -> str:
+    return "".join(f"<label><input type='checkbox' name='{name}' value='{o}'{' checked' if o in chosen else ''}> {escape(words.get(o, o))}</label>"
                    for o in options)
 
 
@@ -175,7 +181,7 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         + owner_field + "</div>"
         f"<fieldset><legend>Kinds (none ticked: every photo and video)</legend>{_checks('kinds', KINDS, table.get('kinds', []))}"  # type: ignore[arg-type]
         f"<label><input type='checkbox' name='duplicates' value='1'{' checked' if table.get('duplicates') else ''}> only duplicates left in an inbox</label></fieldset>"
-        f"<fieldset><legend>Spare (exemptions)</legend><input type='hidden' name='exemptions_shown' value='1'>{_checks('exemptions', EXEMPTIONS, exemptions)}</fieldset>"  # type: ignore[arg-type]
+        f"<fieldset><legend>Spare (exemptions)</legend><input type='hidden' name='exemptions_shown' value='1'>{_checks('exemptions', EXEMPTIONS, exemptions, SPARED)}</fieldset>"  # type: ignore[arg-type]
         "<button type='submit'>Save rule</button> <button type='submit' formaction='rules/preview'>Preview</button>"
         "<p class='hint'>A new or changed rule starts as a preview: it acts only once you have seen its preview and switched it on.</p>"
         "</form><h3>Live preview</h3><div id='live' aria-live='polite'><p class='hint'>Change a field to see what the rule would catch.</p></div>"
@@ -193,8 +199,7 @@ def presets_form(values: Mapping[str, str], saved: Mapping[str, str], problems: 
             + field("my_messenger_days", "Messenger images older than N days → archive (0 = never)")
             + field("my_messenger_archive", "… archive to folder")
             + field("my_duplicates_days", "Duplicates left in the inbox → trash after N days (0 = never)")
-            + f"</div><p class='hint'>In force: {escape(', '.join(f'{k[3:]}={v}' for k, v in values.items()))}</p>"
-            "<button type='submit'>Save quick rules</button></form>")
+            + "</div><p class='hint'>Each quick rule is a preview until you switch it on above.</p><button type='submit'>Save quick rules</button></form>")
 
 
 def rules_page(user: str, *, applied: list[Applied], admin_rules: list[Applied], is_admin: bool, may_add: bool, may_switch_off: bool,
