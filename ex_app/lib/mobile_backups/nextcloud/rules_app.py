@@ -174,7 +174,7 @@ class RulesService:
         """The admin's rules settings in force (settings.py reads, checks and reports them with the others)."""
         return self.app.admin().values
 
-    def caps(self) -> rs.Caps:
+    def caps(self) -> rs.Choices:
         return rs.admin_choices(self.admin_values())
 
     def personal_values(self, user: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -382,7 +382,7 @@ class RulesService:
                 self.state.put_notice(user, a.rule.name, None)  # the next batch gets its own notice
         return outcome
 
-    def _announce(self, user: str, a: Applied, backend: Backend, now: float, zone: object, caps: rs.Caps) -> Notice | None:
+    def _announce(self, user: str, a: Applied, backend: Backend, now: float, zone: object, caps: rs.Choices) -> Notice | None:
         """One notification for the rule's next batch: what it will take on the due date."""
         due = due_date(now, zone, caps.hour, caps.notice_days)  # type: ignore[arg-type]
         rules = [a.rule]

@@ -110,7 +110,9 @@ def parse_table(table: Mapping[str, object]) -> Rule:
 
 
 @dataclass(frozen=True)
-class Caps:
+class Choices:
+    """The admin's choices about rules: schedule, notice, caps, and what users may do."""
+
     hour: int
     notice_days: int
     max_files: int
@@ -119,8 +121,8 @@ class Caps:
     users_may_switch_off: bool
 
 
-def admin_choices(values: Mapping[str, str]) -> Caps:
-    return Caps(int(values["rules_hour"]), int(values["rules_notice_days"]), int(values["rules_max_files"]),
+def admin_choices(values: Mapping[str, str]) -> Choices:
+    return Choices(int(values["rules_hour"]), int(values["rules_notice_days"]), int(values["rules_max_files"]),
                 float(values["rules_max_percent"]), on(values["rules_users_may_add"]), on(values["rules_users_may_switch_off"]))
 
 
@@ -196,7 +198,7 @@ def _number(key: str, title: str, description: str, default: str) -> dict:
 
 def preset_fields(prefix: str, defaults: Mapping[str, str]) -> list[dict]:
     """The three presets, all off (0) by default; they act only once previewed and switched on on the app's page."""
-    return [
+    fields = [
         _number(prefix + "screenshots_days", "Screenshots older than [N] days → trash",
                 "0 = never. Favourites, files tagged “keep”, shared files and files in group folders are spared.", defaults[prefix + "screenshots_days"]),
         _number(prefix + "messenger_days", "Messenger images older than [N] days → archive",
@@ -206,6 +208,10 @@ def preset_fields(prefix: str, defaults: Mapping[str, str]) -> list[dict]:
         _number(prefix + "duplicates_days", "Duplicates left in the inbox → trash after [N] days",
                 "Files whose identical copy is already in the library. 0 = never.", defaults[prefix + "duplicates_days"]),
     ]
+    for f in fields:
+        if f["type"] == "number":
+            f["description"] += " Each rule is a preview until it is switched on on the app's clean-up page."
+    return fields
 
 
 def admin_fields() -> list[dict]:
