@@ -228,6 +228,14 @@ def occ_lines(rules: RulesService, user: str, dry_run: bool, confirm: bool) -> l
     if not applied:
         return [f"{user}: no rule applies"]
     lines = [f"{user}: {a.rule.name}: {a.state}" for a in applied]
+    try:
+        return lines + _occ_run(rules, user, dry_run, confirm)
+    except OSError as err:
+        return lines + [f"{user}: {_refused(err)}"]
+
+
+def _occ_run(rules: RulesService, user: str, dry_run: bool, confirm: bool) -> list[str]:
+    lines: list[str] = []
     if dry_run:
         result = rules.preview(user)
         for entry in result["rules"]:
