@@ -219,3 +219,15 @@ def test_the_scheduler_runs_each_user_once_a_day_after_the_hour(service):
     app.rules.tick(start + DAY)
     assert trashed(files) == {1, 2, 3, 4}
     assert [r["trigger"] for r in app.rules.runs("alice")] == ["scheduled"]
+
+
+def test_a_bad_personal_preset_saved_through_the_declarative_form_is_told_once_and_never_stays(service):
+    app, nextcloud, files, start = service
+    nextcloud.preferences["alice"] = {"my_screenshots_days": "a week"}
+    assert app.rules.rules_for("alice") == []  # not applied: 0 (never) stays in force
+    app.rules.rules_for("alice")
+    told = [p["subject_params"] for _, p in nextcloud.notifications]
+    assert len(told) == 1 and told[0]["rich_subject"] == "Mobile Backups: your clean-up setting “my_screenshots_days” was not applied"
+    assert "days must be a whole number from 0 to 36500, not 'a week'" in told[0]["rich_message"] and "Still using “0”" in told[0]["rich_message"]
+    nextcloud.preferences["alice"] = {"my_screenshots_days": "30"}
+    assert [a.rule.name for a in app.rules.rules_for("alice")] == ["Mine: screenshots"]
