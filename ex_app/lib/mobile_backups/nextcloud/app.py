@@ -23,8 +23,8 @@ from nc_py_api.ex_app import setup_nextcloud_logging
 
 from .app_state import AppState
 from .forms import admin_form, personal_form
-from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .rules_app import RulesService
+from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .store import AppAuth, NextcloudStore
 from .ui_entries import register_ui
 from .work_queue import WorkQueue

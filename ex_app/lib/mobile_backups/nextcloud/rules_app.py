@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from ..core.layout import within
 from ..rules import runner
@@ -222,20 +222,20 @@ class RulesService:
 
     # --- which rules apply ------------------------------------------------------------------
 
-    def _applied(self, table: dict, owner: str, source: str, user: str, groups: tuple[str, ...] = (), opted: set[str] = frozenset()) -> Applied | None:
+    def _applied(self, table: dict, owner: str, source: str, groups: tuple[str, ...] = ()) -> Applied | None:
+        """The rule of a table with its owner's state; None (logged) when the model refuses it."""
         try:
             rule = rs.parse_table(table)
         except RulesError as err:
             log.warning("rule %r of %s left out: %s", table.get("name"), owner or "the admin", err)
             return None
         key = rs.rule_key(table)
-        return Applied(rule, table, key, owner, source, groups, self.state.has_seen(owner, key), self.state.on_since(owner, key),
-                       owner == ADMIN and rule.name in opted)
+        return Applied(rule, table, key, owner, source, groups, self.state.has_seen(owner, key), self.state.on_since(owner, key))
 
     def admin_rules(self) -> list[Applied]:
         """Every admin rule (presets first), whoever it applies to."""
-        found = [self._applied(t, ADMIN, "preset", "") for t in rs.preset_tables(self.admin_values(), "rules_", "Admin")]
-        found += [self._applied(s.table, ADMIN, "page", "", s.groups) for s in self.state.rules(ADMIN)]
+        found = [self._applied(t, ADMIN, "preset") for t in rs.preset_tables(self.admin_values(), "rules_", "Admin")]
+        found += [self._applied(s.table, ADMIN, "page", s.groups) for s in self.state.rules(ADMIN)]
         return [a for a in found if a]
 
     def rules_for(self, user: str, groups: tuple[str, ...] | None = None) -> list[Applied]:
@@ -249,8 +249,8 @@ class RulesService:
         if self.caps().users_may_add or "admin" in groups:
             taken = {a.rule.name for a in found}
             values, _, _ = self.personal_values(user)
-            own = [self._applied(t, user, "preset", user) for t in rs.preset_tables(values, "my_", "Mine")]
-            own += [self._applied(s.table, user, "page", user) for s in self.state.rules(user)]
+            own = [self._applied(t, user, "preset") for t in rs.preset_tables(values, "my_", "Mine")]
+            own += [self._applied(s.table, user, "page") for s in self.state.rules(user)]
             found += [a for a in own if a and a.rule.name not in taken]
         return found
 
@@ -267,7 +267,7 @@ class RulesService:
         if tables is None:
             applied = self.rules_for(user)
         else:
-            applied = [a for t in tables if (a := self._applied(t, owner if owner is not None else user, "page", user))]
+            applied = [a for t in tables if (a := self._applied(t, owner if owner is not None else user, "page"))]
         rules = [replace(a.rule, enabled=True) for a in applied]
         backend = self.backend_for(user)
         report = runner.preview(backend, rules, self.scope_for(user, rules), time.time() if now is None else now)
