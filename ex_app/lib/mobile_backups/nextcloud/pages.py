@@ -181,7 +181,9 @@ EMBEDDED_JS = """
 (function () {
   const base = window.OC && OC.generateUrl ? OC.generateUrl('/apps/app_api/proxy/mobile_backups/') : '/index.php/apps/app_api/proxy/mobile_backups/';
   const ids = new URLSearchParams(window.location.search).get('fileIds');
-  const page = window.location.pathname.endsWith('/preview') && ids ? 'preview?fileIds=' + encodeURIComponent(ids) : 'settings';
+  const path = window.location.pathname;
+  const page = path.endsWith('/preview') && ids ? 'preview?fileIds=' + encodeURIComponent(ids)
+    : path.endsWith('/cleanup') && ids ? 'rules?fileId=' + encodeURIComponent(ids.split(',')[0]) : 'settings';
   const names = %s;
   const frame = document.createElement('iframe');
   frame.title = 'Mobile Backups';
@@ -203,7 +205,7 @@ EMBEDDED_JS = """
   (document.getElementById('content') || document.body).appendChild(frame);
 })();
 """ % json.dumps([row[0] for row in THEME])
-NAV = (("settings", "Settings"), ("preview", "Preview"))  # the app's pages: (relative URL, name)
+NAV = (("settings", "Settings"), ("preview", "Preview"), ("rules", "Clean-up rules"))  # the app's pages: (relative URL, name)
 
 
 def _page(title: str, body: str, script: str = "", *, current: str = "") -> str:

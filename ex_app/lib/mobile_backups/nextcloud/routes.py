@@ -84,7 +84,7 @@ def occ_status(request: Request, body: dict) -> Response:
 def occ_undo(request: Request, body: dict) -> Response:
     arguments, _ = _occ(request, body)
     run = str(arguments.get("run") or "")
-    return Response(occ.undo_run(app().organiser, run), media_type="text/plain")
+    return Response(occ.undo_run(app().organiser, run, app().rules.undo_text), media_type="text/plain")
 
 
 # --- the personal settings page (plain users cannot save the declarative form on Nextcloud 34) -----
