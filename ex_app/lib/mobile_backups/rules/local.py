@@ -159,14 +159,14 @@ class LocalBackend:
             return None, "vanished since it was looked at"
         if (now["size"], now["mtime"]) != (facts.size, facts.mtime):
             return None, "changed since it was looked at: will be looked at again"
-        now["hash"] = self._digest(now["from"])
+        now["hash"], now["path"] = self._digest(now["from"]), facts.path
         if facts.duplicate_of is not None:
             copy = self.library / facts.duplicate_of
             if _file(copy) is None or self._digest(copy) != now["hash"]:
                 return None, f"its copy in the library ({facts.duplicate_of}) is gone or differs now"
         peer = _file(self.abs(facts.live_peer)) if facts.live_peer else None
         if peer is not None:
-            peer["hash"] = self._digest(peer["from"])
+            peer["hash"], peer["path"] = self._digest(peer["from"]), facts.live_peer
         group = [now] + ([peer] if peer else [])
         targets = self._targets(verdict, [Path(f["from"]) for f in group])
         for entry, target in zip(group, targets):

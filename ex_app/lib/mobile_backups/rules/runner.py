@@ -12,7 +12,7 @@ What a backend may add through the facts (`FileFacts.extra`), all optional:
 - `extra["journal"]` (set by `recheck`): a JSON-able dict written into the `act` record as `backend`
   before the action, so that `settle` and `undo` find what they need (final names, a live video).
 What `act` returns may list under `files` every file the action took (dicts with `hash`, `size`,
-`from`): the guard remembers each; without it, the guard remembers the file's own hash. Its
+`path`): the guard remembers each; without it, the guard remembers the file's own hash. Its
 `destination`, if any, is where the file went (a name with a counter, the trash), for the report."""
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
 def _taken(record: dict[str, object], undo_info: dict[str, object]) -> list[dict[str, object]]:
     """Every file an action took (the backend's `files`, else the file itself)."""
     files = undo_info.get("files")
-    return list(files) if isinstance(files, list) else [{"hash": record.get("hash"), "size": record.get("size"), "from": record.get("path")}]
+    return list(files) if isinstance(files, list) else [{"hash": record.get("hash"), "size": record.get("size"), "path": record.get("path")}]
 
 
 def _remember(guard: Guard | None, record: dict[str, object], undo_info: dict[str, object]) -> None:
@@ -185,7 +185,7 @@ def _remember(guard: Guard | None, record: dict[str, object], undo_info: dict[st
         return
     for taken in _taken(record, undo_info):
         if taken.get("hash"):
-            guard.remember(str(taken["hash"]), str(taken.get("from") or record["path"]), str(record["rule"]), taken.get("size"))  # type: ignore[arg-type]
+            guard.remember(str(taken["hash"]), str(taken.get("path") or record["path"]), str(record["rule"]), taken.get("size"))  # type: ignore[arg-type]
 
 
 @dataclass
