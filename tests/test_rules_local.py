@@ -313,3 +313,19 @@ def test_rules_state_remembers_and_forgets(tmp_path: Path) -> None:
     assert guard.returned("ab") is None
     guard.set_library_files(42)
     assert ContentGuard(tmp_path / "g.sqlite").library_files() == 42
+
+
+def test_the_demo_rules_preview(tmp_path: Path) -> None:
+    """`make demo`'s last step: examples/rules.toml previewed on the organised camera roll."""
+    inbox, library = tmp_path / "inbox", tmp_path / "library"
+    samples.camera_roll(inbox)
+    run_cli(tmp_path, "organise", "--library", str(library), str(inbox))
+    before = tree(library), tree(inbox)
+    found, done = rules(tmp_path, library, (ROOT / "examples/rules.toml").read_text(), "--inbox", str(inbox), "--dry-run", "--now", "2025-06-01")
+    assert {source: (r["rule"], r["action"]) for source, r in found.items()} == {
+        "2024/11/Screenshot_20241124-153012.png": ("Old screenshots", "trash"),
+        "2024/11/Screenshot 2024-11-24 at 15.30.12.png": ("Old screenshots", "trash"),
+        "2024/11/IMG-20241124-WA0001.jpg": ("Messenger pictures", "archive"),
+        "2024/11/signal-2024-11-24-153012.jpg": ("Messenger pictures", "archive"),
+        str(inbox / "IMG_20241124_153012 (copy).jpg"): ("Duplicates left in the inbox", "trash")}
+    assert (tree(library), tree(inbox)) == before and "dry run: 2 archive, 3 trash" in done.stderr

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +21,7 @@ from .rules import runner
 from .rules.guard import ContentGuard
 from .rules.local import GUARD, RULES_JOURNALS, LocalBackend, now_of
 from .rules.match import Verdict
-from .rules.model import RulesError, load_rules
+from .rules.model import Rule, RulesError, load_rules
 from .store import LocalStore
 
 BUSY = 75  # EX_TEMPFAIL: another run holds the library or an inbox; try again later
@@ -206,9 +207,8 @@ def _rules(args: argparse.Namespace) -> int:
         return _apply(args, rules, backend, guard, journals, now)
 
 
-def _apply(args: argparse.Namespace, rules: list, backend: LocalBackend, guard: ContentGuard, journals: Path, now: float | None) -> int:
-    import time
-
+def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, guard: ContentGuard, journals: Path, now: float | None) -> int:
+    """Preview (--dry-run) or run, one line per file acted on or spared, then the summary."""
     when = now if now is not None else time.time()
     scope = backend.scope(rules)
     report = _print_verdict(args.json)
