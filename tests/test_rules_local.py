@@ -247,6 +247,15 @@ def test_duplicates_left_in_the_inbox_are_checked_again_before_acting(tmp_path: 
     found, _ = rules(tmp_path, library, text, "--inbox", str(inbox), "--dry-run", "--now", "2024-06-01")
     assert found == {str(copy): {"source": str(copy), "rule": "Leftovers", "action": "trash", "destination": None, "size": copy.stat().st_size,
                                  "reason": "photo; identical to 2024/02/IMG_0007.jpg; modified 91 days ago"}}
+    uploads = library / "InstantUpload"  # an inbox inside the library: two alike in it are no library copies
+    for name in ("IMG_5000.jpg", "IMG_5000 (1).jpg"):
+        samples.jpeg(uploads / name, seed=500, mtime=at("2024-03-01"))
+    alike, _ = rules(tmp_path, library, text, "--inbox", str(inbox), "--inbox", str(uploads), "--dry-run", "--now", "2024-06-01")
+    assert list(alike) == [str(copy)]
+    _, trashed = rules(tmp_path, library, text, "--inbox", str(inbox), "--now", "2024-06-01", "--trash", str(tmp_path / "t0"))
+    assert "1 trash" in trashed.stderr and not copy.exists()
+    assert ContentGuard(library / ".mobile_backups/rules.sqlite").sizes() == set(), "the library still holds it: no re-upload to guard"
+    shutil.copy2(tmp_path / "t0" / "inbox/IMG_0007.jpg", copy)
     rule = load_rules(text)
     backend = LocalBackend(library, [inbox], tmp_path / "t", BERLIN)
     [verdict] = runner.preview(backend, rule, backend.scope(rule), now_of("2024-06-01", BERLIN)).acting()

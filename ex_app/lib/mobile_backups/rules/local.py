@@ -339,8 +339,8 @@ class DuplicateFinder:
         own: str | None = None
         for known in self.index.candidates(facts.size):
             path = self.backend.library / known.path
-            if str(path) == str(self.backend.abs(facts.path)):
-                continue
+            if any(within(str(path), str(inbox)) for inbox in self.backend.inboxes):
+                continue  # a file of an inbox is no library copy (two alike in an inbox both stay)
             try:
                 digest = known.digest or self.backend._digest(path)
                 own = own or self.backend._digest(self.backend.abs(facts.path))

@@ -159,7 +159,7 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
     verdict = Verdict(facts, verdict.rule, verdict.action, verdict.reason, verdict.destination)
     journal.write(op="act", step=step, rule=verdict.rule.name, action=verdict.action, path=facts.path, file_id=facts.file_id,
                   size=facts.size, hash=facts.hash, destination=verdict.destination, live_peer=facts.live_peer,
-                  backend=facts.extra.get("journal"), time=time.time())
+                  duplicate_of=facts.duplicate_of, backend=facts.extra.get("journal"), time=time.time())
     try:
         undo_info = backend.act(verdict)
     except OSError as err:
@@ -168,7 +168,7 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
         return Verdict(facts, verdict.rule, "skip", f"not done: {err}")
     journal.write(op="acted", step=step, undo=undo_info)
     _remember(guard, {"path": facts.path, "rule": verdict.rule.name, "action": verdict.action, "size": facts.size,
-                      "hash": facts.hash}, undo_info)
+                      "hash": facts.hash, "duplicate_of": facts.duplicate_of}, undo_info)
     result.done.append(verdict)
     where = undo_info.get("destination")
     return verdict if where is None else Verdict(facts, verdict.rule, verdict.action, verdict.reason, str(where))
@@ -181,7 +181,8 @@ def _taken(record: dict[str, object], undo_info: dict[str, object]) -> list[dict
 
 
 def _remember(guard: Guard | None, record: dict[str, object], undo_info: dict[str, object]) -> None:
-    if guard is None or record.get("action") not in ("trash", "archive"):
+    """The guard learns what a rule took, but not a duplicate: its content is still in the library."""
+    if guard is None or record.get("action") not in ("trash", "archive") or record.get("duplicate_of"):
         return
     for taken in _taken(record, undo_info):
         if taken.get("hash"):
