@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from urllib.parse import unquote
 
 from ..content_index import ContentIndex
 from ..core.groups import LIVE_STILLS, LIVE_VIDEOS, Item, live_pair
@@ -35,6 +34,7 @@ from ..core.layout import with_counter, within
 from ..core.media import container_of
 from ..engine import STATE_DIR, analyse
 from ..store import Entry, LocalStore
+from .desktop_trash import desktop_trash, find_trashed, remove_orphan_info
 from .facts import FileFacts, kinds_of
 from .guard import ContentGuard
 from .match import Scope, Verdict, below_library
@@ -351,72 +351,6 @@ class DuplicateFinder:
             if digest == own:
                 return replace(facts, duplicate_of=known.path, hash=own)
         return facts if own is None else replace(facts, hash=own)
-
-
-# --- the desktop trash (freedesktop.org trash specification) --------------------------
-
-
-def desktop_trash(path: str) -> None:
-    """Send a file to the user's trash by send2trash's implementation of the specification (not gio's,
-    whose names and info files this module could not find again)."""
-    from send2trash import plat_other
-
-    plat_other.send2trash(path)
-
-
-def _trash_dirs(path: str) -> list[tuple[Path, Path]]:
-    """(trash folder, the folder its info paths are relative to) where a file of `path` may have gone:
-    the home trash, then its filesystem's $topdir/.Trash/$uid and $topdir/.Trash-$uid."""
-    from send2trash import plat_other
-
-    home = Path(os.fsdecode(plat_other.HOMETRASH_B))
-    found = [(home, Path(os.fsdecode(plat_other.XDG_DATA_HOME)))]
-    topdir = Path(os.fsdecode(plat_other.find_mount_point(os.fsencode(os.path.dirname(path) or "."))))
-    uid = str(os.getuid())
-    found += [(topdir / ".Trash" / uid, topdir), (topdir / f".Trash-{uid}", topdir)]
-    return [(folder, top) for folder, top in found if (folder / "info").is_dir()]
-
-
-def _info_path(info: Path, topdir: Path) -> str | None:
-    try:
-        text = info.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("Path="):
-            value = unquote(line[5:], errors="surrogateescape")
-            return value if value.startswith("/") else str(topdir / value)
-    return None
-
-
-def _trash_entries(source: str) -> Iterator[tuple[Path, Path]]:
-    """(info file, trashed file) of every trash entry that came from `source`."""
-    for folder, topdir in _trash_dirs(source):
-        for info in sorted((folder / "info").glob("*.trashinfo")):
-            if _info_path(info, topdir) == source:
-                yield info, folder / "files" / info.name[: -len(".trashinfo")]
-
-
-def find_trashed(source: str, size: int, content_hash: str, digest) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
-    """(trashed file, its info file) of the newest trash entry of `source` with this size and hash."""
-    newest: tuple[float, str, str] | None = None
-    for info, trashed in _trash_entries(source):
-        try:
-            st = os.lstat(trashed)
-        except OSError:
-            continue
-        if st.st_size == size and digest(trashed) == content_hash:
-            when = info.stat().st_mtime
-            if newest is None or when >= newest[0]:
-                newest = (when, str(trashed), str(info))
-    return None if newest is None else (newest[1], newest[2])
-
-
-def remove_orphan_info(source: str) -> None:
-    """An info file of `source` whose file never reached the trash (a kill between the two writes)."""
-    for info, trashed in _trash_entries(source):
-        if not os.path.lexists(trashed) and os.path.lexists(source):
-            os.unlink(info)
 
 
 def now_of(day: str, zone: tzinfo | None) -> float:
