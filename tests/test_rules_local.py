@@ -338,3 +338,18 @@ def test_the_demo_rules_preview(tmp_path: Path) -> None:
         "2024/11/signal-2024-11-24-153012.jpg": ("Messenger pictures", "archive"),
         str(inbox / "IMG_20241124_153012 (copy).jpg"): ("Duplicates left in the inbox", "trash")}
     assert (tree(library), tree(inbox)) == before and "dry run: 2 archive, 3 trash" in done.stderr
+
+
+def test_a_file_changed_or_gone_since_the_preview_is_left_alone(tmp_path: Path, library: Path) -> None:
+    rule = load_rules(RETENTION)
+    backend = LocalBackend(library, [], tmp_path / "t", BERLIN)
+    acting = {v.facts.path: v for v in runner.preview(backend, rule, backend.scope(rule), now_of("2024-06-01", BERLIN)).acting()}
+    shot, chat = library / "2024/01/Screenshot_20240101-101010.png", library / "2024/01/IMG-20240101-WA0001.jpg"
+    os.utime(shot, (at("2024-02-01"), at("2024-02-01")))
+    chat.unlink()
+    assert backend.recheck(acting["2024/01/Screenshot_20240101-101010.png"]) == (None, "changed since it was looked at: will be looked at again")
+    assert backend.recheck(acting["2024/01/IMG-20240101-WA0001.jpg"]) == (None, "vanished since it was looked at")
+    facts, _ = backend.recheck(acting["2024/01/IMG_0100.PNG"])
+    assert facts is not None and facts.extra["journal"] == {"files": [{
+        "from": str(library / "2024/01/IMG_0100.PNG"), "path": "2024/01/IMG_0100.PNG", "size": facts.size, "mtime": facts.mtime,
+        "hash": facts.hash, "to": str(tmp_path / "t/2024/01/IMG_0100.PNG")}]}, "what settle and undo need, journalled before the move"

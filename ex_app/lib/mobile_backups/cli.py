@@ -231,6 +231,8 @@ def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, g
         print(f"stopped: {stop}", file=sys.stderr)
         return STOPPED
     guard.set_library_files(result.library_files or 0)
+    for note in result.notes:
+        logging.info(note)
     if result.journal is not None:
         print(f"journal: {result.journal}  (undo with: python -m mobile_backups undo {result.journal})", file=sys.stderr)
     print(runner.summary(result.outcome), file=sys.stderr)

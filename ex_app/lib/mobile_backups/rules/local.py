@@ -22,7 +22,7 @@ import errno
 import os
 import posixpath
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -69,7 +69,7 @@ def epoch(item: Item, zone: tzinfo | None) -> float | None:
 class LocalBackend:
     """The runner's `Backend` over LIBRARY (and inboxes), trashing into the desktop trash or `trash`."""
 
-    def __init__(self, library: Path, inboxes: list[Path] = (), trash: Path | None = None,  # type: ignore[assignment]
+    def __init__(self, library: Path, inboxes: Sequence[Path] = (), trash: Path | None = None,
                  zone: tzinfo | None = None, guard: ContentGuard | None = None) -> None:
         self.library = Path(library).resolve()
         self.inboxes = [Path(i).resolve() for i in inboxes]
@@ -125,8 +125,11 @@ class LocalBackend:
                 extra={"problem": item.problem} if item.problem else {})
             if inbox and duplicates and item.problem is None:
                 facts = duplicates.check(facts)
-            if facts.hash is None and entry.size in sizes:
-                facts = replace(facts, hash=self._digest(entry.path))
+            if facts.hash is None and entry.size in sizes:  # of a size the guard knows: hashed to be recognised
+                try:
+                    facts = replace(facts, hash=self._digest(entry.path))
+                except OSError:
+                    pass  # gone since: the action's recheck says so
             yield facts
 
     def _format(self, path: str) -> str | None:
@@ -272,6 +275,8 @@ class LocalBackend:
         source, where, info = str(entry["from"]), str(entry["to"]), entry.get("info")
         if os.path.lexists(source):
             if not os.path.lexists(where):
+                if self._digest(source) != entry["hash"]:
+                    raise OSError(errno.EEXIST, f"gone from {where}, and another file is in its place")
                 _drop_info(info)
                 return f"already back: {source}"
             if not (os.path.samefile(source, where) or self._digest(source) == self._digest(where) == entry["hash"]):

@@ -13,7 +13,8 @@ What a backend may add through the facts (`FileFacts.extra`), all optional:
   before the action, so that `settle` and `undo` find what they need (final names, a live video).
 What `act` returns may list under `files` every file the action took (dicts with `hash`, `size`,
 `path`): the guard remembers each; without it, the guard remembers the file's own hash. Its
-`destination`, if any, is where the file went (a name with a counter, the trash), for the report."""
+`destination`, if any, is where the file went (a name with a counter, the trash), for the report;
+its `note`, something the user should know (a live video that could not follow)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class Report:
     verdicts: list[Verdict] = field(default_factory=list)  # the preview
     done: list[Verdict] = field(default_factory=list)
     outcome: list[Verdict] = field(default_factory=list)  # after a run: each verdict as it ended (left alone: skip)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know beyond the verdicts
     journal: Path | None = None
     library_files: int | None = None  # what the library held when the run started (for the next run's check)
 
@@ -150,11 +151,13 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
 
 def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard: Guard | None, result: Report) -> Verdict:
     """One action, journalled before and after; the verdict as it ended (a skip with the reason when left alone)."""
-    facts, why_not = backend.recheck(verdict)
+    try:
+        facts, why_not = backend.recheck(verdict)
+    except OSError as err:
+        facts, why_not = None, f"could not be read again: {err.strerror or err}"
     if facts is not None and guard and facts.hash and (when := guard.returned(facts.hash)):
         facts, why_not = None, CAME_BACK.format(when)
     if facts is None:
-        result.notes.append(f"{verdict.facts.path}: left alone: {why_not}")
         return Verdict(verdict.facts, verdict.rule, "skip", str(why_not))
     verdict = Verdict(facts, verdict.rule, verdict.action, verdict.reason, verdict.destination)
     journal.write(op="act", step=step, rule=verdict.rule.name, action=verdict.action, path=facts.path, file_id=facts.file_id,
@@ -163,10 +166,11 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
     try:
         undo_info = backend.act(verdict)
     except OSError as err:
-        result.notes.append(f"{facts.path}: not done: {err}")
         journal.write(op="failed", step=step, error=str(err))
         return Verdict(facts, verdict.rule, "skip", f"not done: {err}")
     journal.write(op="acted", step=step, undo=undo_info)
+    if undo_info.get("note"):
+        result.notes.append(f"{facts.path}: {undo_info['note']}")
     _remember(guard, {"path": facts.path, "rule": verdict.rule.name, "action": verdict.action, "size": facts.size,
                       "hash": facts.hash, "duplicate_of": facts.duplicate_of}, undo_info)
     result.done.append(verdict)
