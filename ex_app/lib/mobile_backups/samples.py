@@ -43,6 +43,7 @@ _PathLike = str | os.PathLike[str]
 _Size = tuple[int, int]
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
+_USER_COMMENT = 0x9286
 _TAGS = {  # Exif field: (IFD, tag)
     "date_time_original": (_EXIF_IFD, 0x9003),
     "sub_sec_time_original": (_EXIF_IFD, 0x9291),
@@ -74,6 +75,7 @@ class Exif:
     make: str | None = None
     model: str | None = None
     content_id: str | None = None  # a live photo's identifier, in an Apple maker note
+    user_comment: str | None = None  # EXIF UserComment (ASCII character code): iOS writes "Screenshot"
 
 
 def exif_bytes(exif: Exif) -> bytes:
@@ -84,6 +86,8 @@ def exif_bytes(exif: Exif) -> bytes:
             (out.get_ifd(_EXIF_IFD) if ifd else out)[tag] = value
     if exif.content_id is not None:
         out.get_ifd(_EXIF_IFD)[_MAKER_NOTE] = apple_maker_note(exif.content_id)
+    if exif.user_comment is not None:
+        out.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"ASCII\0\0\0" + exif.user_comment.encode("ascii")
     return out.tobytes()
 
 

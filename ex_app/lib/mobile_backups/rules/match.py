@@ -129,8 +129,18 @@ def destination(rule: Rule, facts: FileFacts, scope: Scope) -> str | None:
     if rule.action != "archive":
         return None
     assert rule.archive_to is not None
-    below = facts.path[len(scope.library) + 1:] if scope.library and within(facts.path, scope.library) else facts.path
-    return posixpath.join(rule.archive_to, below)
+    return posixpath.join(rule.archive_to, below_library(facts.path, scope))
+
+
+def below_library(path: str, scope: Scope) -> str:
+    """A file's path below the library, or below the root for one outside it. Locally an inbox outside
+    the library has absolute paths: its files keep the inbox's name (/home/u/Phone/x → Phone/x)."""
+    if scope.library and within(path, scope.library):
+        return path[len(scope.library) + 1:]
+    if posixpath.isabs(path):
+        inbox = next((i for i in scope.inboxes if within(path, i)), posixpath.dirname(path))
+        return posixpath.join(posixpath.basename(inbox.rstrip("/")), path[len(inbox.rstrip("/")) + 1:])
+    return path
 
 
 def verdicts(rules: Iterable[Rule], files: Iterable[FileFacts], now: float, scope: Scope) -> list[Verdict]:
