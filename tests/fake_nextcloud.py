@@ -148,10 +148,12 @@ class FakeNextcloud:
         self.files = DavFiles(files) if files is not None else None
         self.faults: Faults | None = None
         self.outage: Callable[[str, str], bool] | None = None  # (method, path) -> answered 503
+        self.stalled: Callable[[str, str], bool] | None = None  # (method, path) -> answered after a stall (Faults.stall_seconds, or 1 s)
         self.deleted: set[str] = set()  # users that no longer exist: AppAPI answers 401 for them
         self.refuse_app = False  # the app is unregistered: every request answered 401 (a failed login to AppAPI)
         self.refused: list[tuple[str, str, str]] = []  # the requests answered 401 by the two above
         self.logs: list[tuple[int, str]] = []  # what was posted to the Nextcloud log
+        self.calls: list[tuple[str, str, str]] = []  # (method, path, user) of every request, refused ones too
         self.admin: dict[str, str] = {}  # appconfig_ex
         self.preferences: dict[str, dict[str, str]] = {}  # preferences_ex, by user
         self.users: dict[str, dict] = {}  # uid -> {"groups": [...], "timezone": ..., "folders": {...}}
@@ -173,12 +175,15 @@ class FakeNextcloud:
                     return False
                 self.fate = None
                 path, user = unquote(urlsplit(self.path).path), self._user()
+                fake.calls.append((self.command, path, user))
                 if user in fake.deleted or fake.refuse_app:
                     fake.refused.append((self.command, path, user))
                     return self._refuse(401)
                 if fake.outage is not None and fake.outage(self.command, path):
                     return self._refuse(503)
-                if fake.faults is not None:
+                if fake.stalled is not None and fake.stalled(self.command, path):
+                    self.fate = "stall"
+                elif fake.faults is not None:
                     key = "|".join((self.command, path, user, self.headers.get("Range", ""), self.headers.get("Destination", "")))
                     self.fate = fake.faults.draw(key)
                     if self.fate == "error":
@@ -195,7 +200,7 @@ class FakeNextcloud:
                 body = json.dumps({"ocs": {"meta": {"status": "ok"}, "data": data}}).encode() if content_type == "application/json" else data
                 fate, self.fate = getattr(self, "fate", None), None
                 if fate == "stall":
-                    time.sleep(fake.faults.stall_seconds)  # type: ignore[union-attr]
+                    time.sleep(fake.faults.stall_seconds if fake.faults else 1.0)
                 if fate == "cut" and not body:
                     self.close_connection = True  # "Remote end closed connection without response"
                     return

@@ -557,8 +557,10 @@ def organise(
     return everything
 
 
-def finish_interrupted(store: Store, journal_dir: Path) -> list[str]:
-    """Complete every group of moves (or undo) a crash interrupted. Returns what it did."""
+def finish_interrupted(store: Store, journal_dir: Path, finished: list[Move] | None = None) -> list[str]:
+    """Complete every group of moves (or undo) a crash interrupted (appending each move that is now
+    done to `finished`). Returns what it did. A store that cannot answer (`Unavailable`) leaves the
+    rest unfinished, for the next call."""
     notes: list[str] = []
     for path in sorted(journal_dir.glob("*.jsonl")) if journal_dir.is_dir() else []:
         state = read_journal(path)
@@ -566,15 +568,19 @@ def finish_interrupted(store: Store, journal_dir: Path) -> list[str]:
         if not unfinished:
             continue
         journal = Journal(path)
-        for gid, group in unfinished:
-            if group.done is None:
-                moved = [m for m in group.moves if _roll_forward(store, *m, notes)]
-                journal.done(gid, moved)
-            else:
-                for src, dst in reversed(group.done):
-                    _roll_forward(store, dst, src, notes)
-                journal.write(op="undone", group=gid)
-        journal.close()
+        try:
+            for gid, group in unfinished:
+                if group.done is None:
+                    moved = [m for m in group.moves if _roll_forward(store, *m, notes)]
+                    journal.done(gid, moved)
+                    if finished is not None:
+                        finished.extend(moved)
+                else:
+                    for src, dst in reversed(group.done):
+                        _roll_forward(store, dst, src, notes)
+                    journal.write(op="undone", group=gid)
+        finally:
+            journal.close()
     return notes
 
 
@@ -585,6 +591,8 @@ def _roll_forward(store: Store, src: str, dst: str, notes: list[str]) -> bool:
     if store.exists(src) and not store.exists(dst):
         try:
             store.move(src, dst)
+        except Unavailable:
+            raise  # no answer: the group stays unfinished, for the next look
         except OSError as err:
             notes.append(f"could not redo interrupted move {src} -> {dst}: {err.strerror or err}")
             return False

@@ -66,15 +66,16 @@ class NextcloudLog(logging.Handler):
             pass  # the server does not answer now: this record is dropped
 
 
-def nextcloud_log(handler: NextcloudLog) -> QueueListener:
+def nextcloud_log(handler: NextcloudLog) -> tuple[QueueListener, QueueHandler]:
     """Our log records of INFO and above also go to the Nextcloud log, from a thread of their own
     (one request per record, which must not slow the worker down), except the per-file lines marked
     `extra={"nextcloud": False}`: the batch summaries say it there."""
     records: SimpleQueue[logging.LogRecord] = SimpleQueue()
     listener = QueueListener(records, handler, respect_handler_level=True)
     listener.start()
-    log.addHandler(QueueHandler(records))
-    return listener
+    queued = QueueHandler(records)
+    log.addHandler(queued)
+    return listener, queued
 
 
 def soon() -> float:
@@ -129,7 +130,7 @@ class App:
         self._threads: list[threading.Thread] = []
         self._webhook_inboxes: dict[str, bool] = {}
         self._enabled_flag = storage / "enabled"
-        self._nextcloud_log: QueueListener | None = None
+        self._nextcloud_log: tuple[QueueListener, QueueHandler] | None = None
         self._sweep_now = threading.Event()  # set: the sweeper sweeps at once (start, enable) or sees a stop
 
     def store(self, user: str) -> NextcloudStore:
@@ -164,7 +165,10 @@ class App:
         self._sweep_now.set()
         self.queue.wake.set()
         if self._nextcloud_log is not None:
-            self._nextcloud_log.stop()
+            listener, queued = self._nextcloud_log
+            log.removeHandler(queued)
+            listener.stop()
+            self._nextcloud_log = None
 
     def _set_enabled(self, enabled: bool) -> None:
         if enabled:

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from ..content_index import ContentIndex
 from ..core.groups import Item, live_pair
-from ..core.kinds import is_sidecar
+from ..core.kinds import is_sidecar, kind_of
 from ..engine import RETRY, VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from ..journal import Journal
 from ..store import Entry, Store, Unavailable
@@ -78,13 +78,18 @@ class Summary:
     def record(self) -> dict:
         return {**vars(self), "folders": dict(self.folders)}
 
+    def add_move(self, kind: str, destination: str, damaged: bool = False) -> None:
+        """A file moved to `destination` (relative to the library)."""
+        self.last = time.time()
+        self.moved += kind != "other"
+        self.videos += kind == "video"
+        self.folders[posixpath.dirname(destination)] += 1
+        self.damaged += damaged
+
     def add(self, decision: Decision) -> None:
         self.last = time.time()
         if decision.action in ("move", "companion") and decision.destination:
-            self.moved += decision.item.kind != "other"
-            self.videos += decision.item.kind == "video"
-            self.folders[posixpath.dirname(decision.destination)] += 1
-            self.damaged += decision.item.damage is not None
+            self.add_move(decision.item.kind, decision.destination, decision.item.damage is not None)
         elif decision.action == "duplicate":
             self.duplicates += 1
         elif decision.item.kind != "other" and decision.reason != VANISHED:  # a vanished file is not left anywhere
@@ -184,8 +189,9 @@ class Organiser:
             self._probed = time.monotonic()
             self.queue.revive(limit=1)
 
-    def report_batches(self, quiet: float = QUIET_SECONDS, skip: frozenset[str] = frozenset()) -> float:
-        """Tell `on_batch` about every user whose batch is over; seconds until the next may be."""
+    def report_batches(self, quiet: float | None = None, skip: frozenset[str] = frozenset()) -> float:
+        """Tell `on_batch` about every user whose batch is over (quiet for QUIET_SECONDS); seconds until the next may be."""
+        quiet = QUIET_SECONDS if quiet is None else quiet
         next_in = 60.0
         for user, record in self.queue.batches().items():
             summary = Summary.from_record(record)
@@ -215,9 +221,7 @@ class Organiser:
         for folder, folder_jobs in by_folder.items():
             try:
                 if user not in self._recovered:
-                    for note in finish_interrupted(store, self.journal_dir(user)):
-                        log.warning("%s: %s", user, note)
-                    self._recovered.add(user)
+                    self._finish_interrupted(store, user, config)
                 again = self._organise_folder(store, user, config, folder, folder_jobs)
             except Unavailable as err:  # no answer now: not a verdict; a move it could not tell about is finished later
                 self._recovered.discard(user)
@@ -233,6 +237,24 @@ class Organiser:
                 if self._failing and not again:  # the server answers again: what waits after a failure is tried now
                     self._failing = False
                     self.queue.revive()
+
+    def _finish_interrupted(self, store: UserStore, user: str, config: UserConfig) -> None:
+        """Moves a crash (or a move whose answer never came) left unfinished; those it finishes count in the batch."""
+        finished: list[tuple[str, str]] = []
+        try:
+            for note in finish_interrupted(store, self.journal_dir(user), finished):
+                log.warning("%s: %s", user, note)
+        finally:
+            if finished:
+                summary = self._summary(user)
+                for src, dst in finished:
+                    if within(dst, config.library):
+                        summary.add_move(kind_of(posixpath.basename(src)), dst[len(config.library.rstrip("/")) + 1 :])
+                self.queue.save_batch(user, summary.record())
+        self._recovered.add(user)
+
+    def _summary(self, user: str) -> Summary:
+        return Summary.from_record(record) if (record := self.queue.batch(user)) else Summary()
 
     def _retry(self, user: str, folder: str, jobs: dict[Job, str]) -> None:
         """Jobs looked at again later (with back-off): nothing was decided about their files."""
@@ -335,7 +357,7 @@ class Organiser:
 
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item
-        summary = Summary.from_record(record) if (record := self.queue.batch(user)) else Summary()
+        summary = self._summary(user)
         summary.add(decision)
         self.queue.save_batch(user, summary.record())
         if decision.action in ("move", "companion") and item.damage:
