@@ -25,6 +25,7 @@ import pytest
 from mobile_backups import samples
 from mobile_backups.nextcloud import app as app_module
 from mobile_backups.nextcloud import occ
+from mobile_backups.nextcloud import store as store_module
 from mobile_backups.nextcloud import worker as worker_module
 from mobile_backups.nextcloud.app import App
 from mobile_backups.nextcloud.settings import admin_config, user_config
@@ -38,6 +39,11 @@ from test_organise import tree
 CONFIG = user_config(admin_config({}), {}, server_zone=BERLIN)
 TIMEOUT = (0.5, 0.5)  # connect, read: shorter than the fake's 1 s stalls
 BACKOFF = (0.05, 0.5)
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch):
+    monkeypatch.setattr(store_module, "RETRY_PAUSES", (0.05, 0.1))
 
 
 @pytest.fixture

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import random
+import time
 import xml.etree.ElementTree as ET
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 import niquests
+
+from typing import TypeVar
 
 from ..store import Entry, Unavailable
 
@@ -32,6 +36,8 @@ PROPFIND_BODY = f'<?xml version="1.0"?><d:propfind {NAMESPACES}>{PROPS}</d:propf
 CONNECT_SECONDS = 5.0  # a server that has not taken the connection by then is not answering now
 READ_SECONDS = 15.0  # this long without a byte of the answer is a stall: given up, tried again later
 TIMEOUT = (CONNECT_SECONDS, READ_SECONDS)
+RETRY_PAUSES = (0.5, 1.5)  # a read that failed fast (not a stall) is tried again at once after these pauses (jittered)
+T = TypeVar("T")
 
 
 def transient(status: int) -> bool:
@@ -79,7 +85,29 @@ class DavError(OSError):
 
 
 class ServerUnavailable(DavError, Unavailable):
-    """No usable answer now (connection refused or cut, a stall, 5xx, 423, 429): never a verdict on a file."""
+    """No usable answer now (connection refused or cut, a stall, 5xx, 423, 429): never a verdict on a file.
+    `stalled`: no answer within the timeout (not worth an immediate retry)."""
+
+    def __init__(self, status: int, message: str, stalled: bool = False) -> None:
+        super().__init__(status, message)
+        self.stalled = stalled
+
+
+def again(call: Callable[[], T]) -> T:
+    """`call` (a read, or a MKCOL: safe to repeat), tried again at once after a fast transient failure:
+    one 503 or cut answer in ten should not cost the whole folder a back-off."""
+    for pause in (*RETRY_PAUSES, None):
+        try:
+            return call()
+        except ServerUnavailable as err:
+            if pause is None or err.stalled:
+                raise
+            time.sleep(pause * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
+def _stall(err: Exception) -> bool:
+    return isinstance(err, niquests.Timeout) or "timed out" in str(err)
 
 
 class NextcloudStore:
@@ -101,14 +129,19 @@ class NextcloudStore:
         self._links: dict[str, int] = {}  # path -> the file id of its live-photo peer
 
     def ocs(self, method: str, path: str, payload: dict | None = None) -> object:
-        """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself)."""
-        response = self.send(method, self.auth.nextcloud_url.rstrip("/") + path, path, params={"format": "json"}, json=payload)
-        if response.status_code >= 400:
-            raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code}")
-        try:
-            return response.json()["ocs"]["data"]
-        except (ValueError, KeyError, TypeError) as err:  # a cut or garbled answer
-            raise ServerUnavailable(response.status_code, f"{method} {path}: not an OCS answer") from err
+        """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself);
+        reads are tried again at once after a fast failure."""
+
+        def call() -> object:
+            response = self.send(method, self.auth.nextcloud_url.rstrip("/") + path, path, params={"format": "json"}, json=payload)
+            if response.status_code >= 400:
+                raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code}")
+            try:
+                return response.json()["ocs"]["data"]
+            except (ValueError, KeyError, TypeError) as err:  # a cut or garbled answer
+                raise ServerUnavailable(response.status_code, f"{method} {path}: not an OCS answer") from err
+
+        return again(call) if method == "GET" or path.endswith("/get-values") else call()
 
     def url(self, path: str) -> str:
         return self.root + quote(path.strip("/"))
@@ -122,7 +155,7 @@ class NextcloudStore:
         try:
             response = self.http.request(method, url, timeout=self.timeout, **kw)  # type: ignore[arg-type]
         except niquests.RequestException as err:
-            raise ServerUnavailable(0, f"{method} {what}: {type(err).__name__}: {err}") from err
+            raise ServerUnavailable(0, f"{method} {what}: {type(err).__name__}: {err}", stalled=_stall(err)) from err
         if transient(response.status_code):
             response.close()
             raise ServerUnavailable(response.status_code, f"{method} {what}: HTTP {response.status_code}")
@@ -137,7 +170,7 @@ class NextcloudStore:
                 total += len(data)
                 yield data
         except niquests.RequestException as err:
-            raise ServerUnavailable(0, f"{what}: answer cut after {total} bytes: {type(err).__name__}") from err
+            raise ServerUnavailable(0, f"{what}: answer cut after {total} bytes: {type(err).__name__}", stalled=_stall(err)) from err
         announced = response.headers.get("Content-Length")
         if announced is not None and announced.isdigit() and total < int(announced):
             raise ServerUnavailable(0, f"{what}: answer cut after {total} of {announced} bytes")
@@ -151,6 +184,9 @@ class NextcloudStore:
     # --- reading -------------------------------------------------------------------
 
     def propfind(self, path: str, depth: int) -> list[Node]:
+        return again(lambda: self._propfind(path, depth))
+
+    def _propfind(self, path: str, depth: int) -> list[Node]:
         response = self.request("PROPFIND", path, headers={"Depth": str(depth), "Content-Type": "application/xml"}, data=PROPFIND_BODY)
         if response.status_code == 404:
             return []
@@ -231,6 +267,9 @@ class NextcloudStore:
 
     def head(self, path: str, length: int) -> bytes:
         """The first bytes of a file: one range request, no PROPFIND."""
+        return again(lambda: self._head(path, length))
+
+    def _head(self, path: str, length: int) -> bytes:
         with self.request("GET", path, headers={"Range": f"bytes=0-{length - 1}"}, stream=True) as response:
             if response.status_code not in (200, 206):
                 raise DavError(response.status_code, f"GET {path} bytes 0-{length - 1}: HTTP {response.status_code}")
@@ -248,6 +287,9 @@ class NextcloudStore:
         return {posixpath.basename(n.path): n.size for n in nodes[1:] if not n.is_folder}
 
     def digest(self, path: str) -> tuple[str, int]:
+        return again(lambda: self._digest(path))
+
+    def _digest(self, path: str) -> tuple[str, int]:
         sha, total = hashlib.sha256(), 0
         with self.request("GET", path, stream=True) as response:
             if response.status_code != 200:
@@ -268,7 +310,7 @@ class NextcloudStore:
             sub = "/".join(parts[:depth])
             if sub in self._folders:
                 continue
-            status = self.request("MKCOL", sub).status_code
+            status = again(lambda: self.request("MKCOL", sub).status_code)
             if status not in (201, 405):  # 405: it exists already
                 raise DavError(status, f"MKCOL {sub}: HTTP {status}")
             self._folders.add(sub)
@@ -351,7 +393,9 @@ class RangeSource:
     def read_at(self, offset: int, length: int) -> bytes:
         if length <= 0 or offset >= self.size:
             return b""
-        end = min(offset + length, self.size) - 1
+        return again(lambda: self._read_at(offset, min(offset + length, self.size) - 1))
+
+    def _read_at(self, offset: int, end: int) -> bytes:
         with self.store.request("GET", self.path, headers={"Range": f"bytes={offset}-{end}"}, stream=True) as response:
             what = f"GET {self.path} bytes {offset}-{end}"
             if response.status_code == 206:

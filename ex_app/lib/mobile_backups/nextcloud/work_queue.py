@@ -137,22 +137,25 @@ class WorkQueue:
         return parked
 
     def revive(self, limit: int = -1) -> int:
-        """Parked and backing-off paths due again soon (the server answers again); with `limit`, only
-        that many parked ones, as a probe (a probe that fails parks again at once). Returns how many."""
+        """Paths waiting after a failure (parked or backing off) due again soon: the server answers again.
+        With `limit`, only that many (the next due first) are due now, as a probe: one parked that fails
+        again is parked again at once. Returns how many."""
         first = self.backoff[0]
         with self._lock:
+            rows = self._db.execute("SELECT user, path FROM queue WHERE error IS NOT NULL ORDER BY parked, due LIMIT ?", (limit,)).fetchall()
             if limit >= 0:
-                rows = self._db.execute("SELECT user, path FROM queue WHERE parked = 1 ORDER BY due LIMIT ?", (limit,)).fetchall()
                 self._db.executemany("UPDATE queue SET parked = 0, due = ? WHERE user = ? AND path = ?", [(time.time(), u, p) for u, p in rows])
-                count = len(rows)
             else:
-                rows = self._db.execute("SELECT user, path FROM queue WHERE error IS NOT NULL").fetchall()
                 self._db.executemany("UPDATE queue SET parked = 0, attempts = 0, due = MIN(due, ?) WHERE user = ? AND path = ?",
                                      [(time.time() + random.uniform(0, first), u, p) for u, p in rows])
-                count = len(rows)
-        if count:
+        if rows:
             self.wake.set()
-        return count
+        return len(rows)
+
+    def failing(self) -> int:
+        """How many paths wait after a failure (parked or not)."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM queue WHERE error IS NOT NULL").fetchone()[0]
 
     def parked(self) -> list[tuple[str, str, str]]:
         with self._lock:

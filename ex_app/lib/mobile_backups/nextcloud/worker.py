@@ -46,7 +46,7 @@ SETTLE_SECONDS = 1.0  # Created and Written of one upload come together: wait th
 READERS = 4  # parallel metadata reads per batch
 QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
 USERS_AT_ONCE = 4  # users organised side by side: one whose requests stall does not hold up the others
-PROBE_SECONDS = 60.0  # while files are parked, one of them is tried this often: when it works, all come back
+PROBE_SECONDS = 60.0  # while files wait after failures and none is due sooner, one is tried this often: when it works, all come back
 RELIST_SECONDS = 600.0  # a walk of the library (a PROPFIND per folder) at most this often per user; what the
 # engine places and the folders it lists are learnt at once
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
@@ -184,9 +184,13 @@ class Organiser:
                 self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, quiet_in, PROBE_SECONDS))
 
     def _probe(self) -> None:
-        """While files are parked, one is tried again every PROBE_SECONDS."""
-        if time.monotonic() - self._probed >= PROBE_SECONDS and self.queue.parked_count():
-            self._probed = time.monotonic()
+        """While files wait after failures (parked, or backing off for longer), one is tried every
+        PROBE_SECONDS: an outage ends with everything organised within about that long."""
+        if time.monotonic() - self._probed < PROBE_SECONDS:
+            return
+        self._probed = time.monotonic()
+        due_in = self.queue.next_due_in()
+        if (due_in is None or due_in > PROBE_SECONDS) and self.queue.failing():
             self.queue.revive(limit=1)
 
     def report_batches(self, quiet: float | None = None, skip: frozenset[str] = frozenset()) -> float:
