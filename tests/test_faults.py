@@ -328,3 +328,17 @@ def wait_for(check, timeout: float = 5.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_notification_the_server_did_not_take_is_sent_later(nextcloud, tmp_path):
+    nextcloud.users = {"alice": {}}
+    app = in_process_app(nextcloud, tmp_path)
+    app.queue.save_batch("alice", Summary(moved=3, folders=Counter({"2024/11": 3}), last=time.time() - 60).record())
+    nextcloud.outage = lambda method, path: path.endswith("/notification")
+    app.organiser.report_batches(quiet=0)
+    assert not nextcloud.notifications and app.queue.batch("alice") is not None  # kept, not forgotten
+    nextcloud.outage = None
+    app.organiser.report_batches(quiet=0)
+    [(user, params)] = nextcloud.notifications
+    assert user == "alice" and params["subject_params"]["rich_subject"] == "3 photos organised into Photos/2024/11"
+    assert app.queue.batch("alice") is None

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from nc_py_api import AsyncNextcloudApp
 
+from ..store import Unavailable
 from .app_state import AppState
 from .forms import admin_form, personal_form
 from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
@@ -396,14 +397,17 @@ class App:
 
     # --- telling the user --------------------------------------------------------------
 
-    def notify(self, user: str, subject: str, message: str, link: str = "") -> None:
-        """A Nextcloud notification (AppAPI's endpoint; the link must be absolute)."""
+    def notify(self, user: str, subject: str, message: str, link: str = "", again_later: bool = False) -> None:
+        """A Nextcloud notification (AppAPI's endpoint; the link must be absolute). `again_later`: a server
+        that does not answer now raises `Unavailable`, for the caller to try again."""
         params = {"object": "app_api", "object_id": f"mobile_backups-{time.time_ns()}", "subject_type": "app_api_ex_app",
                   "subject_params": {"rich_subject": subject, "rich_subject_params": {}, "rich_message": message or subject,
                                      "rich_message_params": {}, "link": link or self.page_url}}
         try:
             self.store(user).ocs("POST", f"{APP_API}/notification", {"params": params})
         except OSError as err:  # DavError too
+            if again_later and isinstance(err, Unavailable):
+                raise
             log.warning("could not notify %s (%s): %s", user, err, subject)
 
     def files_url(self, folder: str) -> str:
@@ -411,4 +415,4 @@ class App:
 
     def batch_done(self, user: str, summary: Summary) -> None:
         subject, message = summary.describe(self.config_for(user).library)
-        self.notify(user, subject, message, self.files_url(summary.common_folder(self.config_for(user).library)))
+        self.notify(user, subject, message, self.files_url(summary.common_folder(self.config_for(user).library)), again_later=True)

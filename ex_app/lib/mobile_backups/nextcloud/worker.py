@@ -201,12 +201,16 @@ class Organiser:
             summary = Summary.from_record(record)
             left = quiet - (time.time() - summary.last)
             if left <= 0 and user not in skip and not self.queue.pending(user):
-                self.queue.end_batch(user)
                 if self.on_batch and (summary.moved or summary.duplicates or summary.problems):
                     try:
                         self.on_batch(user, summary)
+                    except Unavailable as err:  # the batch stays, and is told about later
+                        log.info("%s: the batch's notification waits: %s", user, err, extra={"nextcloud": False})
+                        next_in = min(next_in, quiet or QUIET_SECONDS)
+                        continue
                     except Exception as err:  # a notification is not worth stopping the worker for
                         log.warning("%s: could not report the batch: %s", user, err)
+                self.queue.end_batch(user)
             else:
                 next_in = min(next_in, max(left, 1.0))
         return next_in
