@@ -282,3 +282,4 @@ class FakeNextcloud:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()

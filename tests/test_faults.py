@@ -217,8 +217,9 @@ def test_a_restart_catches_up_at_once_and_the_batch_remembers(nextcloud, tmp_pat
     env = {"PYTHONPATH": str(ROOT / "ex_app" / "lib"), "PATH": os.environ["PATH"], "TZ": "Europe/Berlin"}
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", APP_SCRIPT, nextcloud.url, str(storage)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "app.log", "ab"))
+        with open(tmp_path / "app.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen([sys.executable, "-c", APP_SCRIPT, nextcloud.url, str(storage)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log)
 
     first = start()
     try:

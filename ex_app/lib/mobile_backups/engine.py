@@ -498,11 +498,13 @@ def execute(store: Store, journal: Journal, decisions: list[Decision], moves: li
     """Move one group, journalled. A file that changed or vanished since it was analysed is
     not moved; when the lead does not move, the rest of its group stays with it. A move the store
     could not answer about happened if `settle` says so, else it is a RETRY (its group's rest too);
-    when even that cannot be told, `Unavailable` leaves the group unfinished for `finish_interrupted`."""
+    when even that cannot be told now, the group stays unfinished in the journal and all of it is a RETRY,
+    for `finish_interrupted` to complete (and report)."""
     if not moves:
         return
     gid = journal.begin(moves)
     moved: list[Move] = []
+    untold = False
     by_source = {d.item.path: d for d in decisions}
     lead = decisions[0]
     for src, dst in moves:
@@ -516,16 +518,25 @@ def execute(store: Store, journal: Journal, decisions: list[Decision], moves: li
                 moved.append((src, dst))
                 continue
             except Unavailable as err:
-                if store.settle(src, dst):
-                    moved.append((src, dst))
-                    continue
+                try:
+                    if store.settle(src, dst):
+                        moved.append((src, dst))
+                        continue
+                except Unavailable:
+                    untold = True
                 decision.action, decision.reason = RETRY, str(err)
             except OSError as err:
                 decision.reason = _move_failure(store, src, dst, err)
                 log.error("%s: %s", src, decision.reason)
                 decision.action = "skip"
         decision.destination = None
-    journal.done(gid, moved)
+    if not untold:
+        journal.done(gid, moved)
+        return
+    for src, _ in moves:  # the whole group is `finish_interrupted`'s to complete and tell about
+        decision = by_source[src]
+        decision.action, decision.destination = RETRY, None
+        decision.reason = decision.reason if src not in dict(moved) else "moved; the rest of its group is finished later"
 
 
 def _move_failure(store: Store, src: str, dst: str, err: OSError) -> str:

@@ -329,6 +329,8 @@ class Organiser:
         finally:
             journal.close()
             index.close()
+        if retry:
+            self._recovered.discard(user)  # a move whose outcome could not be told is finished by the next look
         self._retry(user, folder, {job: why for job in jobs if (why := retry.get(stem_key(posixpath.basename(job.path))))})
         for job in jobs:
             if stem_key(posixpath.basename(job.path)) not in retry:
