@@ -1,13 +1,19 @@
 """A stand-in Nextcloud on a real HTTP port: the few OCS and WebDAV calls the ExApp makes for its
 settings, occ commands and notifications, answered the way AppAPI 34 answers them; with `files`,
-users' files too (see DavFiles)."""
+users' files too (see DavFiles). `faults` makes it answer like a struggling server (see Faults); `outage`,
+`deleted` and `refuse_app` like one that is down, that lost a user, or that no longer knows the app."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,9 +114,47 @@ class DavFiles:
         self.ids[(user, dst)] = self.ids.pop((user, src), None) or self.file_id(user, dst)
 
 
+@dataclass
+class Faults:
+    """A seeded schedule of faults: each request (method, path, range, destination, and how many times
+    that very request was made before) draws its fate from a hash of the seed, so the schedule does not
+    depend on the order in which threads make requests, and a repeated request draws again.
+    `error`: answered 503; `stall`: nothing for `stall_seconds` (then answered, to a client that has
+    given up); `cut`: the answer stops half way (no answer at all when it has no body); what a MOVE does
+    happens before its answer is stalled or cut, as on a real server."""
+
+    seed: int
+    error: float = 0.10
+    stall: float = 0.03
+    cut: float = 0.02
+    stall_seconds: float = 1.0
+    seen: Counter[str] = field(default_factory=Counter)
+    injected: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def draw(self, key: str) -> str | None:
+        with self.lock:
+            self.seen[key] += 1
+            digest = hashlib.sha256(f"{self.seed}|{key}|{self.seen[key]}".encode()).digest()
+            chance = int.from_bytes(digest[:8], "big") / 2**64
+            fate = "error" if chance < self.error else "stall" if chance < self.error + self.stall else \
+                "cut" if chance < self.error + self.stall + self.cut else None
+            if fate:
+                self.injected[fate] += 1
+            return fate
+
+
 class FakeNextcloud:
     def __init__(self, files: Path | None = None) -> None:
         self.files = DavFiles(files) if files is not None else None
+        self.faults: Faults | None = None
+        self.outage: Callable[[str, str], bool] | None = None  # (method, path) -> answered 503
+        self.stalled: Callable[[str, str], bool] | None = None  # (method, path) -> answered after a stall (Faults.stall_seconds, or 1 s)
+        self.deleted: set[str] = set()  # users that no longer exist: AppAPI answers 401 for them
+        self.refuse_app = False  # the app is unregistered: every request answered 401 (a failed login to AppAPI)
+        self.refused: list[tuple[str, str, str]] = []  # the requests answered 401 by the two above
+        self.logs: list[tuple[int, str]] = []  # what was posted to the Nextcloud log
+        self.calls: list[tuple[str, str, str]] = []  # (method, path, user) of every request, refused ones too
         self.admin: dict[str, str] = {}  # appconfig_ex
         self.preferences: dict[str, dict[str, str]] = {}  # preferences_ex, by user
         self.users: dict[str, dict] = {}  # uid -> {"groups": [...], "timezone": ..., "folders": {...}}
@@ -126,13 +170,51 @@ class FakeNextcloud:
                 raw = self.headers.get("AUTHORIZATION-APP-API", "")
                 return base64.b64decode(raw).decode().split(":", 1)[0] if raw else ""
 
+            def parse_request(self) -> bool:
+                """Faults first: a request answered here (503, 401) goes no further."""
+                if not super().parse_request():
+                    return False
+                self.fate = None
+                path, user = unquote(urlsplit(self.path).path), self._user()
+                fake.calls.append((self.command, path, user))
+                if user in fake.deleted or fake.refuse_app:
+                    fake.refused.append((self.command, path, user))
+                    return self._refuse(401)
+                if fake.outage is not None and fake.outage(self.command, path):
+                    return self._refuse(503)
+                if fake.stalled is not None and fake.stalled(self.command, path):
+                    self.fate = "stall"
+                elif fake.faults is not None:
+                    key = "|".join((self.command, path, user, self.headers.get("Range", ""), self.headers.get("Destination", "")))
+                    self.fate = fake.faults.draw(key)
+                    if self.fate == "error":
+                        return self._refuse(503)
+                return True
+
+            def _refuse(self, status: int) -> bool:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.close_connection = True
+                self._answer(status, None)
+                return False
+
             def _answer(self, status: int, data: object, content_type: str = "application/json") -> None:
                 body = json.dumps({"ocs": {"meta": {"status": "ok"}, "data": data}}).encode() if content_type == "application/json" else data
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))  # type: ignore[arg-type]
-                self.end_headers()
-                self.wfile.write(body)  # type: ignore[arg-type]
+                fate, self.fate = getattr(self, "fate", None), None
+                if fate == "stall":
+                    time.sleep(fake.faults.stall_seconds if fake.faults else 1.0)
+                if fate == "cut" and not body:
+                    self.close_connection = True  # "Remote end closed connection without response"
+                    return
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))  # type: ignore[arg-type]
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2] if fate == "cut" else body)  # type: ignore[index, arg-type]
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a stall
+                if fate == "cut":
+                    self.close_connection = True
 
             def _body(self) -> dict:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -147,7 +229,7 @@ class FakeNextcloud:
                 if fake.files is not None and path.startswith(DAV_FILES):
                     return self._answer(*fake.files.get(user, self._rel(), self.headers.get("Range")), "application/octet-stream")
                 if path == f"{APP_API}/users":
-                    return self._answer(200, sorted(fake.users))
+                    return self._answer(200, sorted(set(fake.users) - fake.deleted))
                 if path == "/ocs/v2.php/cloud/user" and user in fake.users:
                     info = fake.users[user]
                     return self._answer(200, {"id": user, "groups": info.get("groups", []), "timezone": info.get("timezone", "")})
@@ -161,6 +243,9 @@ class FakeNextcloud:
                     return self._answer(200, [{"configkey": k, "configvalue": store[k]} for k in body["configKeys"] if k in store])
                 if path == f"{APP_API}/ex-app/preference":
                     fake.preferences.setdefault(user, {})[body["configKey"]] = body["configValue"]
+                    return self._answer(200, None)
+                if path == f"{APP_API}/log":
+                    fake.logs.append((body["level"], body["message"]))
                     return self._answer(200, None)
                 if path == f"{APP_API}/notification":
                     fake.notifications.append((user, body["params"]))
@@ -208,3 +293,4 @@ class FakeNextcloud:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import hashlib
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +22,9 @@ from .core.groups import Group, Item, group_items
 from .core.kinds import is_media, kind_of
 from .core.layout import Layout, with_counter
 from .core.media import read_media_info
-from .core.source import BlockReader
+from .core.source import BlockReader, ByteSource
 from .journal import Journal, Move, read_journal
-from .store import Changed, Entry, Store, within
+from .store import Changed, Entry, Store, Unavailable, within
 
 log = logging.getLogger("mobile_backups")
 STATE_DIR = ".mobile_backups"
@@ -66,6 +67,7 @@ class Decision:
         }
 
 
+RETRY = "retry"  # the action of a file the store could not answer about now (`Unavailable`): no verdict, looked at again
 VANISHED = "vanished (moved or deleted by someone else while it was being organised)"
 CHANGED = "changed while being organised: will be looked at again"
 
@@ -83,9 +85,31 @@ def _utf8(name: str) -> bool:
     return True
 
 
-def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = READ_SECONDS) -> Item:
+class _Watched:
+    """A file's bytes as the metadata readers get them: a read the store could not answer (which the
+    readers would take for a broken file) is kept, and so is the time spent waiting for the store."""
+
+    def __init__(self, source: ByteSource) -> None:
+        self.source, self.size = source, source.size
+        self.failure: Unavailable | None = None
+        self.waited = 0.0
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        started = time.monotonic()
+        try:
+            return self.source.read_at(offset, length)
+        except Unavailable as err:
+            self.failure = err
+            raise
+        finally:
+            self.waited += time.monotonic() - started
+
+
+def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = READ_SECONDS, slow_is_unavailable: bool = False) -> Item:
     """Kind, capture time and camera of one file; `problem` says why it must stay, `damage` what is
-    wrong with one that is organised anyway. Reading is bounded by `seconds` and READ_BYTES."""
+    wrong with one that is organised anyway. Reading is bounded by `seconds` and READ_BYTES.
+    A store that could not answer raises `Unavailable` (no verdict); so does, with `slow_is_unavailable`,
+    a file whose reading ran out of time while mostly waiting for the store (a slow server, not a crafted file)."""
     name = posixpath.basename(entry.path)
     item = Item(entry.path, entry.size, entry.mtime, kind_of(name), problem=entry.problem)
     if item.problem:
@@ -101,10 +125,18 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = RE
     else:
         try:
             with store.open(entry.path, entry.size) as source:
-                reader = BlockReader(source, seconds=seconds, max_bytes=READ_BYTES)
+                watched = _Watched(source)
+                started = time.monotonic()
+                reader = BlockReader(watched, seconds=seconds, max_bytes=READ_BYTES)
                 item.head = hashlib.sha256(reader.pread(0, HEAD_BYTES)).hexdigest()  # the block metadata reading starts with
                 info = read_media_info(reader)
                 item.bytes_read = reader.bytes_read
+            if watched.failure is not None:
+                raise watched.failure
+            if slow_is_unavailable and info.problem and time.monotonic() - started >= seconds and watched.waited >= seconds / 2:
+                raise Unavailable(f"the server took {watched.waited:.0f} s to send the metadata")
+        except Unavailable:
+            raise
         except OSError as err:
             item.problem = _why_not(err)
             return item
@@ -238,8 +270,8 @@ class Placer:
                     return False
             return self.digest(path, size=size) == self.digest(item.path, item)
         except OSError as err:
-            if isinstance(err, Unreadable) and err.path == item.path:
-                raise  # the new file itself is gone: it stays (plan), the library copy is fine
+            if isinstance(err, Unavailable) or isinstance(err, Unreadable) and err.path == item.path:
+                raise  # the new file itself is gone: it stays (plan), the library copy is fine; or no answer: ask again later
             self._unreadable(item, path, err)
             return False
 
@@ -247,6 +279,8 @@ class Placer:
         """The head of a library file of the item's size, read now; None if it cannot be read."""
         try:
             return self.head(path, size=item.size)
+        except Unavailable:
+            raise
         except OSError as err:
             self._unreadable(item, path, err)
             return None
@@ -402,12 +436,16 @@ class _Reading:
     def head(self, path: str, length: int) -> bytes:
         try:
             return self.store.head(path, length)
+        except Unavailable:
+            raise
         except OSError as err:
             raise Unreadable(path, err) from err
 
     def digest(self, path: str) -> tuple[str, int]:
         try:
             return self.store.digest(path)
+        except Unavailable:
+            raise
         except OSError as err:
             raise Unreadable(path, err) from err
 
@@ -416,8 +454,8 @@ def plan(
     store: Store, items: list[Item], settings: Settings, placed: Mapping[str, tuple[str, str]] | None = None
 ) -> list[tuple[list[Decision], list[Move]]]:
     """Decisions for every item, grouped as they must move, with the store moves of each group.
-    A file that vanishes while its content is compared stays out (with its companions).
-    With a content index (`settings.index`), it is brought up to date with a listing first."""
+    A file that vanishes while its content is compared stays out (with its companions); a group the
+    store could not answer about is a RETRY. With a content index (`settings.index`), it is brought up to date with a listing first."""
     if settings.index is not None and settings.library is not None:
         settings.index.refresh(store, settings.library)
     by_path = {item.path: item for item in items}
@@ -437,6 +475,9 @@ def plan(
         except Unreadable as err:
             planned.append(([_stays(item, group.lead, err) for item in [group.lead] + [m.item for m in group.members]], []))
             continue
+        except Unavailable as err:
+            planned.append(([Decision(item, RETRY, None, str(err)) for item in [group.lead] + [m.item for m in group.members]], []))
+            continue
         moves = [
             (d.item.path, posixpath.join(settings.library, d.destination))
             for d in decisions
@@ -455,27 +496,47 @@ def _stays(item: Item, lead: Item, err: Unreadable) -> Decision:
 
 def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move]) -> None:
     """Move one group, journalled. A file that changed or vanished since it was analysed is
-    not moved; when the lead does not move, the rest of its group stays with it."""
+    not moved; when the lead does not move, the rest of its group stays with it. A move the store
+    could not answer about happened if `settle` says so, else it is a RETRY (its group's rest too);
+    when even that cannot be told now, the group stays unfinished in the journal and all of it is a RETRY,
+    for `finish_interrupted` to complete (and report)."""
     if not moves:
         return
     gid = journal.begin(moves)
     moved: list[Move] = []
+    untold = False
     by_source = {d.item.path: d for d in decisions}
     lead = decisions[0]
     for src, dst in moves:
         decision = by_source[src]
-        if lead.action == "skip":
-            decision.reason = f"stays with {lead.item.name}, which could not be moved"
+        if lead.action in ("skip", RETRY):
+            decision.action = lead.action
+            decision.reason = lead.reason if lead.action == RETRY else f"stays with {lead.item.name}, which could not be moved"
         else:
             try:
                 store.move(src, dst, expect=(decision.item.size, decision.item.mtime))
                 moved.append((src, dst))
                 continue
+            except Unavailable as err:
+                try:
+                    if store.settle(src, dst):
+                        moved.append((src, dst))
+                        continue
+                except Unavailable:
+                    untold = True
+                decision.action, decision.reason = RETRY, str(err)
             except OSError as err:
                 decision.reason = _move_failure(store, src, dst, err)
                 log.error("%s: %s", src, decision.reason)
-        decision.action, decision.destination = "skip", None
-    journal.done(gid, moved)
+                decision.action = "skip"
+        decision.destination = None
+    if not untold:
+        journal.done(gid, moved)
+        return
+    for src, _ in moves:  # the whole group is `finish_interrupted`'s to complete and tell about
+        decision = by_source[src]
+        decision.action, decision.destination = RETRY, None
+        decision.reason = decision.reason if src not in dict(moved) else "moved; the rest of its group is finished later"
 
 
 def _move_failure(store: Store, src: str, dst: str, err: OSError) -> str:
@@ -507,8 +568,10 @@ def organise(
     return everything
 
 
-def finish_interrupted(store: Store, journal_dir: Path) -> list[str]:
-    """Complete every group of moves (or undo) a crash interrupted. Returns what it did."""
+def finish_interrupted(store: Store, journal_dir: Path, finished: list[Move] | None = None) -> list[str]:
+    """Complete every group of moves (or undo) a crash interrupted (appending each move that is now
+    done to `finished`). Returns what it did. A store that cannot answer (`Unavailable`) leaves the
+    rest unfinished, for the next call."""
     notes: list[str] = []
     for path in sorted(journal_dir.glob("*.jsonl")) if journal_dir.is_dir() else []:
         state = read_journal(path)
@@ -516,15 +579,19 @@ def finish_interrupted(store: Store, journal_dir: Path) -> list[str]:
         if not unfinished:
             continue
         journal = Journal(path)
-        for gid, group in unfinished:
-            if group.done is None:
-                moved = [m for m in group.moves if _roll_forward(store, *m, notes)]
-                journal.done(gid, moved)
-            else:
-                for src, dst in reversed(group.done):
-                    _roll_forward(store, dst, src, notes)
-                journal.write(op="undone", group=gid)
-        journal.close()
+        try:
+            for gid, group in unfinished:
+                if group.done is None:
+                    moved = [m for m in group.moves if _roll_forward(store, *m, notes)]
+                    journal.done(gid, moved)
+                    if finished is not None:
+                        finished.extend(moved)
+                else:
+                    for src, dst in reversed(group.done):
+                        _roll_forward(store, dst, src, notes)
+                    journal.write(op="undone", group=gid)
+        finally:
+            journal.close()
     return notes
 
 
@@ -535,6 +602,8 @@ def _roll_forward(store: Store, src: str, dst: str, notes: list[str]) -> bool:
     if store.exists(src) and not store.exists(dst):
         try:
             store.move(src, dst)
+        except Unavailable:
+            raise  # no answer: the group stays unfinished, for the next look
         except OSError as err:
             notes.append(f"could not redo interrupted move {src} -> {dst}: {err.strerror or err}")
             return False

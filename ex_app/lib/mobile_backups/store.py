@@ -26,6 +26,11 @@ class Changed(OSError):
     """The file is not the one that was analysed (rewritten or replaced since): not moved."""
 
 
+class Unavailable(OSError):
+    """The store could not answer now (network down, server busy, a stalled or cut answer): this says
+    nothing about the file, so it is never a verdict on it; the look is tried again later."""
+
+
 class OutsideLibrary(OSError):
     """A symbolic link in the library leads out of it: nothing is written through it."""
 

@@ -9,23 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 from queue import SimpleQueue
 from urllib.parse import quote
 
 from nc_py_api import AsyncNextcloudApp
-from nc_py_api.ex_app import setup_nextcloud_logging
 
+from ..store import Unavailable
 from .app_state import AppState
 from .forms import admin_form, personal_form
 from .rules_app import RulesService
 from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
-from .store import AppAuth, NextcloudStore
+from .store import TIMEOUT, AppAuth, DavError, NextcloudStore
 from .ui_entries import register_ui
 from .work_queue import WorkQueue
 from .worker import SETTLE_SECONDS, Organiser, Summary
@@ -38,21 +39,49 @@ EVENTS = {
 }
 _FILES_PATH = re.compile(r"^/([^/]+)/files/(.+)$")
 CONFIG_TTL = 30.0
+RETRY_SECONDS = 30.0  # a sweep or a settings read that failed is tried again this soon (jittered)
 APP_API = "/ocs/v1.php/apps/app_api/api/v1"
+NEXTCLOUD_LEVELS = {logging.DEBUG: 0, logging.INFO: 1, logging.WARNING: 2, logging.ERROR: 3, logging.CRITICAL: 4}
 
 
-def nextcloud_log() -> QueueListener:
+class NextcloudLog(logging.Handler):
+    """Posts records to the Nextcloud log (AppAPI's log endpoint), only while `enabled` is set.
+    A 401 (AppAPI does not accept the app: disabled or unregistered; it counts each such call as a failed
+    login against our address) calls `refused` and posts nothing more until the app is enabled again;
+    any other failure drops the record: a retry would only add load to a server that struggles.
+    (nc_py_api's handler hides every failure and keeps posting.)"""
+
+    def __init__(self, store: NextcloudStore, enabled: threading.Event, refused: Callable[[], None]) -> None:
+        super().__init__(logging.INFO)
+        self.store, self.enabled, self.refused = store, enabled, refused
+        self.addFilter(lambda record: getattr(record, "nextcloud", True))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.enabled.is_set():
+            return
+        try:
+            self.store.ocs("POST", f"{APP_API}/log", {"level": NEXTCLOUD_LEVELS.get(record.levelno, 4), "message": self.format(record)})
+        except DavError as err:
+            if err.status == 401:
+                self.refused()
+        except OSError:
+            pass  # the server does not answer now: this record is dropped
+
+
+def nextcloud_log(handler: NextcloudLog) -> tuple[QueueListener, QueueHandler]:
     """Our log records of INFO and above also go to the Nextcloud log, from a thread of their own
-    (nc_py_api's handler makes one request per record, which must not slow the worker down),
-    except the per-file lines marked `extra={"nextcloud": False}`: the batch summaries say it there."""
-    handler = setup_nextcloud_logging("mobile_backups.nextcloud", logging.INFO)
-    logging.getLogger("mobile_backups.nextcloud").removeHandler(handler)
-    handler.addFilter(lambda record: getattr(record, "nextcloud", True))
+    (one request per record, which must not slow the worker down), except the per-file lines marked
+    `extra={"nextcloud": False}`: the batch summaries say it there."""
     records: SimpleQueue[logging.LogRecord] = SimpleQueue()
     listener = QueueListener(records, handler, respect_handler_level=True)
     listener.start()
-    log.addHandler(QueueHandler(records))
-    return listener
+    queued = QueueHandler(records)
+    log.addHandler(queued)
+    return listener, queued
+
+
+def soon() -> float:
+    return RETRY_SECONDS * random.uniform(0.5, 1.5)
 
 
 def event_paths(payload: dict) -> list[tuple[str, str]]:
@@ -88,22 +117,28 @@ def webhook_inboxes(configs: list[UserConfig]) -> dict[str, bool]:
 
 
 class App:
-    def __init__(self, auth: AppAuth, storage: Path) -> None:
+    def __init__(self, auth: AppAuth, storage: Path, timeout: tuple[float, float] = TIMEOUT) -> None:
         self.auth = auth
         self.storage = storage
+        self.timeout = timeout  # of every request to Nextcloud (connect, read)
+        # Until AppAPI enables the app, it must not call Nextcloud: AppAPI counts calls from an
+        # ExApp it does not know yet as failed logins and soon throttles the address.
+        self.enabled = threading.Event()
         self.queue = WorkQueue(storage / "queue.sqlite")
         self.state = AppState(storage / "state.sqlite")
         self.rules = RulesService(self)
-        self.organiser = Organiser(lambda user: NextcloudStore(auth, user), self.queue, storage, self.config_for, self.batch_done)
+        self.organiser = Organiser(self.store, self.queue, storage, self.config_for, self.batch_done, active=self.enabled, user_gone=self.user_gone)
         self._configs: dict[str, tuple[float, UserConfig, AdminConfig]] = {}
         self._admin: tuple[float, AdminConfig] | None = None
         self._threads: list[threading.Thread] = []
         self._webhook_inboxes: dict[str, bool] = {}
-        # Until AppAPI enables the app, it must not call Nextcloud: AppAPI counts calls from an
-        # ExApp it does not know yet as failed logins and soon throttles the address.
-        self.enabled = threading.Event()
         self._enabled_flag = storage / "enabled"
-        self._nextcloud_log: QueueListener | None = None
+        self._nextcloud_log: tuple[QueueListener, QueueHandler] | None = None
+        self._sweep_now = threading.Event()  # set: the sweeper sweeps at once (start, enable) or sees a stop
+
+    def store(self, user: str) -> NextcloudStore:
+        """A user's files and OCS calls as that user ('' for the app itself)."""
+        return NextcloudStore(self.auth, user, timeout=self.timeout)
 
     @classmethod
     def from_environment(cls, storage: Path) -> App:
@@ -121,6 +156,7 @@ class App:
     def start(self) -> None:
         if self._enabled_flag.exists():  # a restart of an enabled app: AppAPI will not call /enabled again
             self._set_enabled(True)
+            self._sweep_now.set()  # what was uploaded while it was down (or being upgraded) is looked for now
         for target in (self.organiser.run, self._sweep_forever, self.rules.schedule_forever):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
@@ -129,17 +165,31 @@ class App:
     def stop(self) -> None:
         self.organiser.stop.set()
         self.enabled.set()  # let the sweeper see the stop
+        self._sweep_now.set()
         self.queue.wake.set()
+        if self._nextcloud_log is not None:
+            listener, queued = self._nextcloud_log
+            log.removeHandler(queued)
+            listener.stop()
+            self._nextcloud_log = None
 
     def _set_enabled(self, enabled: bool) -> None:
         if enabled:
             self._enabled_flag.touch()
             if self._nextcloud_log is None:
-                self._nextcloud_log = nextcloud_log()
+                self._nextcloud_log = nextcloud_log(NextcloudLog(self.store(""), self.enabled, self._refused))
             self.enabled.set()
         else:
             self._enabled_flag.unlink(missing_ok=True)
             self.enabled.clear()
+
+    def _refused(self) -> None:
+        """AppAPI answered 401 to the app itself (disabled or unregistered without telling us): no more
+        calls to Nextcloud until it enables the app again (AppAPI counts each as a failed login)."""
+        if self.enabled.is_set():
+            self.enabled.clear()
+            log.warning("Mobile Backups: Nextcloud does not accept the app (disabled or unregistered?): "
+                        "no more calls to Nextcloud until it is enabled again", extra={"nextcloud": False})
 
     # --- events ----------------------------------------------------------------------
 
@@ -160,7 +210,7 @@ class App:
             await register_ui(nc)
         except Exception as err:
             log.error("Mobile Backups: could not register its settings forms, occ commands or Files actions: %s", err)
-        threading.Thread(target=self.sweep_all, daemon=True, name="sweep-at-enable").start()
+        self._sweep_now.set()
         return ""
 
     async def _register_webhooks(self, nc: AsyncNextcloudApp, inboxes: dict[str, bool]) -> None:
@@ -193,28 +243,48 @@ class App:
             asyncio.run(again())
 
     async def disable(self) -> str:
-        nc = AsyncNextcloudApp()
-        await nc.set_user("")
-        await nc.webhooks.unregister_all()
-        self._webhook_inboxes = {}
-        log.info("Mobile Backups disabled: webhooks removed")
-        self._set_enabled(False)
+        try:
+            nc = AsyncNextcloudApp()
+            await nc.set_user("")
+            await nc.webhooks.unregister_all()
+            self._webhook_inboxes = {}
+            log.info("Mobile Backups disabled: webhooks removed")
+        finally:  # whatever happened, no more calls to Nextcloud (the log handler's included)
+            self._set_enabled(False)
         return ""
 
     # --- sweeping --------------------------------------------------------------------
 
     def users(self) -> list[str]:
-        """Every user (AppAPI lists all users to an ExApp)."""
-        return list(NextcloudStore(self.auth, "").ocs("GET", f"{APP_API}/users") or [])  # type: ignore[arg-type]
+        """Every user (AppAPI lists all users to an ExApp); a 401 means the app is not accepted (`_refused`)."""
+        try:
+            return list(self.store("").ocs("GET", f"{APP_API}/users") or [])  # type: ignore[arg-type]
+        except DavError as err:
+            if err.status == 401:
+                self._refused()
+            raise
 
-    def sweep_all(self) -> None:
-        """Every user's inboxes; the webhooks' filter is brought up to date with their inbox folders."""
+    def user_gone(self, user: str) -> bool:
+        """After a 401 for a user: whether Nextcloud no longer has them (deleted), as the app's own list
+        of users says; their settings kept here go too. False when that cannot be told now."""
+        try:
+            gone = user not in self.users()
+        except OSError:
+            return False
+        if gone:
+            self._configs.pop(user, None)
+            self.state.forget(user)
+        return gone
+
+    def sweep_all(self) -> bool:
+        """Every user's inboxes; the webhooks' filter is brought up to date with their inbox folders.
+        False when the sweep could not be done whole (it is tried again soon)."""
         try:
             users = self.users()
         except OSError as err:
             log.warning("sweep: could not list users: %s", err)
-            return
-        configs = []
+            return False
+        configs, whole = [], True
         for user in users:
             try:
                 config = self.config_for(user)
@@ -225,23 +295,32 @@ class App:
                 if found:
                     log.info("sweep: %d file(s) to look at for %s", found, user)
             except Exception as err:
+                whole = False
                 log.warning("sweep of %s failed: %s", user, err)
         self.state.put("", "sweep", {"time": time.time(), "users": len(users)})
         try:
             self._refresh_webhooks(webhook_inboxes(configs))
         except Exception as err:
             log.warning("could not update the webhooks' inbox filter: %s", err)
+        return whole
 
     def _sweep_forever(self) -> None:
+        """A sweep every sweep interval; at once after a start or an enable; soon again after one that failed."""
+        wait = None
         while not self.organiser.stop.is_set():
             self.enabled.wait()
-            if not self.organiser.stop.wait(self.admin().sweep_interval) and self.enabled.is_set():
-                self.sweep_all()
+            self._sweep_now.wait(wait if wait is not None else self.admin().sweep_interval)
+            self._sweep_now.clear()
+            if self.organiser.stop.is_set():
+                return
+            wait = None
+            if self.enabled.is_set() and not self.sweep_all():
+                wait = soon()
 
     # --- settings --------------------------------------------------------------------
 
     def _values(self, user: str, kind: str, keys: tuple[str, ...]) -> dict[str, str]:
-        records = NextcloudStore(self.auth, user).ocs("POST", f"{APP_API}/{kind}/get-values", {"configKeys": list(keys)})
+        records = self.store(user).ocs("POST", f"{APP_API}/{kind}/get-values", {"configKeys": list(keys)})
         return {r["configkey"]: str(r["configvalue"]) for r in records or [] if r.get("configvalue") is not None}  # type: ignore[union-attr]
 
     def admin(self) -> AdminConfig:
@@ -251,7 +330,8 @@ class App:
         try:
             saved = self._values("", "ex-app/config", tuple(ADMIN_DEFAULTS))
         except OSError as err:
-            if self._admin:
+            if self._admin:  # the last valid ones stay in force; read again soon
+                self._admin = (time.monotonic() - CONFIG_TTL + soon(), self._admin[1])
                 return self._admin[1]
             log.warning("could not read the admin settings (%s): using the last valid ones", err)
             saved = {}
@@ -264,7 +344,7 @@ class App:
 
     def user_info(self, user: str) -> tuple[tuple[str, ...] | None, str | None]:
         """The user's groups and Nextcloud time zone (None when Nextcloud does not say)."""
-        data = NextcloudStore(self.auth, user).ocs("GET", "/ocs/v2.php/cloud/user")
+        data = self.store(user).ocs("GET", "/ocs/v2.php/cloud/user")
         assert isinstance(data, dict)
         return tuple(data.get("groups") or ()), data.get("timezone") or None
 
@@ -279,7 +359,8 @@ class App:
             saved = self._values(user, "ex-app/preference", PERSONAL_KEYS)
             groups, zone = self.user_info(user)
         except OSError as err:
-            if cached:
+            if cached:  # the last valid ones stay in force; read again soon
+                self._configs[user] = (time.monotonic() - CONFIG_TTL + soon(), cached[1], cached[2])
                 return cached[1]
             log.warning("could not read the settings of %s (%s): using the last valid ones", user, err)
             saved, groups, zone = {}, None, None
@@ -303,29 +384,36 @@ class App:
             problems["inbox_folders" if values.get("inbox_folders") else "library_folder"] = problem
         if "layout" in values and values["layout"] and self.admin().values["users_may_change_layout"] in ("0", "false"):
             problems["layout"] = "the admin does not let users choose their own layout"
-        store = NextcloudStore(self.auth, user)
+        store = self.store(user)
         if not problems and values.get("inbox_folders"):
             missing = [f for f in folders(values["inbox_folders"]) if not store.exists(f)]
             if missing:
                 problems["inbox_folders"] = "no such folder in your files: " + ", ".join(missing)
         if problems:
             return problems
-        for key, value in values.items():
-            store.ocs("POST", f"{APP_API}/ex-app/preference", {"configKey": key, "configValue": value})
+        self.store_preferences(user, values)
         self.config_for(user, fresh=True)
         log.info("settings of %s saved: %s", user, values)
         return {}
 
+    def store_preferences(self, user: str, values: Mapping[str, str]) -> None:
+        store = self.store(user)
+        for key, value in values.items():
+            store.ocs("POST", f"{APP_API}/ex-app/preference", {"configKey": key, "configValue": value})
+
     # --- telling the user --------------------------------------------------------------
 
-    def notify(self, user: str, subject: str, message: str, link: str = "") -> None:
-        """A Nextcloud notification (AppAPI's endpoint; the link must be absolute)."""
+    def notify(self, user: str, subject: str, message: str, link: str = "", again_later: bool = False) -> None:
+        """A Nextcloud notification (AppAPI's endpoint; the link must be absolute). `again_later`: a server
+        that does not answer now raises `Unavailable`, for the caller to try again."""
         params = {"object": "app_api", "object_id": f"mobile_backups-{time.time_ns()}", "subject_type": "app_api_ex_app",
                   "subject_params": {"rich_subject": subject, "rich_subject_params": {}, "rich_message": message or subject,
                                      "rich_message_params": {}, "link": link or self.page_url}}
         try:
-            NextcloudStore(self.auth, user).ocs("POST", f"{APP_API}/notification", {"params": params})
+            self.store(user).ocs("POST", f"{APP_API}/notification", {"params": params})
         except OSError as err:  # DavError too
+            if again_later and isinstance(err, Unavailable):
+                raise
             log.warning("could not notify %s (%s): %s", user, err, subject)
 
     def files_url(self, folder: str) -> str:
@@ -333,4 +421,4 @@ class App:
 
     def batch_done(self, user: str, summary: Summary) -> None:
         subject, message = summary.describe(self.config_for(user).library)
-        self.notify(user, subject, message, self.files_url(summary.common_folder(self.config_for(user).library)))
+        self.notify(user, subject, message, self.files_url(summary.common_folder(self.config_for(user).library)), again_later=True)

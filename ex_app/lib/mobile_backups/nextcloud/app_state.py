@@ -36,6 +36,10 @@ class AppState:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO kept (scope, name, value) VALUES (?, ?, ?)", (scope, name, json.dumps(dict(value))))
 
+    def forget(self, scope: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM kept WHERE scope = ?", (scope,))
+
     def new_problems(self, scope: str, problems: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
         """The problems not reported yet for these saved values; remembers them as reported."""
         reported = {key: f"{values.get(key)}\n{problem}" for key, problem in problems.items()}

@@ -21,6 +21,7 @@ from .worker import Organiser
 log = logging.getLogger("mobile_backups")
 PROGRESS_EVERY = 10.0
 WAIT_AT_MOST = 3600.0
+SHOWN = 20  # files listed per kind of waiting; the rest are counted
 _RUN = re.compile(r"^([^/]+)/([0-9]{4}-[0-9]{2}-[0-9]{2})$")
 
 
@@ -80,9 +81,14 @@ def status(organiser: Organiser, enabled: bool, last_sweep: dict) -> str:
     out = [f"Mobile Backups: {'enabled' if enabled else 'disabled'}"]
     pending = queue.pending_by_user()
     out.append(f"queue: {sum(pending.values())} file(s) waiting" + (" (" + ", ".join(f"{u} {n}" for u, n in sorted(pending.items())) + ")" if pending else ""))
+    retrying = queue.retrying()
+    out.append(f"waiting after a failure (tried again with back-off): {len(retrying)}")
+    out.extend(f"  {user}: {path}: attempt {attempts}, next in {wait:.0f} s: {error}" for user, path, attempts, error, wait in retrying[:SHOWN])
+    out.extend([f"  … and {len(retrying) - SHOWN} more"] if len(retrying) > SHOWN else [])
     parked = queue.parked()
-    out.append(f"parked after repeated failures: {len(parked)}")
-    out.extend(f"  {user}: {path}: {error}" for user, path, error in parked)
+    out.append(f"parked after repeated failures: {len(parked)}" + (" (tried again at every sweep, and all of them once one works again)" if parked else ""))
+    out.extend(f"  {user}: {path}: {error}" for user, path, error in parked[:SHOWN])
+    out.extend([f"  … and {len(parked) - SHOWN} more"] if len(parked) > SHOWN else [])
     if last_sweep:
         when = datetime.fromtimestamp(last_sweep["time"], timezone.utc)
         out.append(f"last sweep: {when:%Y-%m-%d %H:%M:%S} UTC ({time.time() - last_sweep['time']:.0f} s ago), {last_sweep.get('users', 0)} user(s)")

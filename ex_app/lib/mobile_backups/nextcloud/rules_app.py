@@ -28,7 +28,6 @@ from ..rules.runner import Backend, Caps, Report, RunStopped
 from . import rules_settings as rs
 from .rules_state import ADMIN, RulesState
 from .rules_timing import Notice, due_date, notice_text, run_due, size_text, step
-from .store import NextcloudStore
 
 if TYPE_CHECKING:
     from .app import App
@@ -201,11 +200,7 @@ class RulesService:
             problems["my_screenshots_days"] = "the admin does not let users add their own clean-up rules"
         if problems:
             return problems
-        from .app import APP_API  # app.py imports this module
-
-        store = NextcloudStore(self.app.auth, user)
-        for key, value in values.items():
-            store.ocs("POST", f"{APP_API}/ex-app/preference", {"configKey": key, "configValue": value})
+        self.app.store_preferences(user, values)
         return {}
 
     def groups_of(self, user: str) -> tuple[str, ...]:

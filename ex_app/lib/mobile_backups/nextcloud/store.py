@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import random
+import time
 import xml.etree.ElementTree as ET
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urlsplit
@@ -20,7 +22,9 @@ from xml.sax.saxutils import escape
 
 import niquests
 
-from ..store import Entry
+from typing import TypeVar
+
+from ..store import Entry, Unavailable
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
@@ -29,7 +33,16 @@ PROPS = ("<d:prop><d:getcontentlength/><d:getlastmodified/><d:resourcetype/><d:g
          "<nc:metadata-files-live-photo/></d:prop>")
 NAMESPACES = 'xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns"'
 PROPFIND_BODY = f'<?xml version="1.0"?><d:propfind {NAMESPACES}>{PROPS}</d:propfind>'
+CONNECT_SECONDS = 5.0  # a server that has not taken the connection by then is not answering now
+READ_SECONDS = 15.0  # this long without a byte of the answer is a stall: given up, tried again later
+TIMEOUT = (CONNECT_SECONDS, READ_SECONDS)
+RETRY_PAUSES = (0.5, 1.5)  # a read that failed fast (not a stall) is tried again at once after these pauses (jittered)
+T = TypeVar("T")
 
+
+def transient(status: int) -> bool:
+    """An answer about the server, not about the file: busy, down, locked for now, rate-limited."""
+    return status >= 500 or status in (408, 423, 425, 429)
 
 
 @dataclass(frozen=True)
@@ -71,12 +84,41 @@ class DavError(OSError):
         self.status = status
 
 
-class NextcloudStore:
-    """One user's files. Paths are relative to the user's root (`InstantUpload/IMG_1.jpg`)."""
+class ServerUnavailable(DavError, Unavailable):
+    """No usable answer now (connection refused or cut, a stall, 5xx, 423, 429): never a verdict on a file.
+    `stalled`: no answer within the timeout (not worth an immediate retry)."""
 
-    def __init__(self, auth: AppAuth, user: str, session: niquests.Session | None = None) -> None:
+    def __init__(self, status: int, message: str, stalled: bool = False) -> None:
+        super().__init__(status, message)
+        self.stalled = stalled
+
+
+def again(call: Callable[[], T]) -> T:
+    """`call` (a read, or a MKCOL: safe to repeat), tried again at once after a fast transient failure:
+    one 503 or cut answer in ten should not cost the whole folder a back-off."""
+    for pause in (*RETRY_PAUSES, None):
+        try:
+            return call()
+        except ServerUnavailable as err:
+            if pause is None or err.stalled:
+                raise
+            time.sleep(pause * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
+def _stall(err: Exception) -> bool:
+    return isinstance(err, niquests.Timeout) or "timed out" in str(err)
+
+
+class NextcloudStore:
+    """One user's files. Paths are relative to the user's root (`InstantUpload/IMG_1.jpg`).
+    Every request gives up after `timeout` (connect, read) seconds of silence."""
+
+    def __init__(self, auth: AppAuth, user: str, session: niquests.Session | None = None,
+                 timeout: tuple[float, float] = TIMEOUT) -> None:
         self.auth = auth
         self.user = user
+        self.timeout = timeout
         self.http = session or niquests.Session()
         self.http.headers.update(auth.headers(user))
         self.root = f"{auth.nextcloud_url.rstrip('/')}/remote.php/dav/files/{quote(user)}/"
@@ -87,30 +129,70 @@ class NextcloudStore:
         self._links: dict[str, int] = {}  # path -> the file id of its live-photo peer
 
     def ocs(self, method: str, path: str, payload: dict | None = None) -> object:
-        """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself)."""
-        self.requests += 1
-        response = self.http.request(method, self.auth.nextcloud_url.rstrip("/") + path, params={"format": "json"}, json=payload, timeout=60)
-        if response.status_code >= 400:
-            raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code}")
-        return response.json()["ocs"]["data"]
+        """An OCS call (AppAPI config, webhooks, users) as this store's user ('' for the app itself);
+        reads are tried again at once after a fast failure."""
+
+        def call() -> object:
+            response = self.send(method, self.auth.nextcloud_url.rstrip("/") + path, path, params={"format": "json"}, json=payload)
+            if response.status_code >= 400:
+                raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code}")
+            try:
+                return response.json()["ocs"]["data"]
+            except (ValueError, KeyError, TypeError) as err:  # a cut or garbled answer
+                raise ServerUnavailable(response.status_code, f"{method} {path}: not an OCS answer") from err
+
+        return again(call) if method == "GET" or path.endswith("/get-values") else call()
 
     def url(self, path: str) -> str:
         return self.root + quote(path.strip("/"))
 
     def request(self, method: str, path: str, **kw: object) -> niquests.Response:
+        return self.send(method, self.url(path), path, **kw)
+
+    def send(self, method: str, url: str, what: str, **kw: object) -> niquests.Response:
+        """One request; no answer in time, a cut one or a transient status is a ServerUnavailable."""
         self.requests += 1
-        response = self.http.request(method, self.url(path), timeout=60, **kw)
+        try:
+            response = self.http.request(method, url, timeout=self.timeout, **kw)  # type: ignore[arg-type]
+        except niquests.RequestException as err:
+            raise ServerUnavailable(0, f"{method} {what}: {type(err).__name__}: {err}", stalled=_stall(err)) from err
+        if transient(response.status_code):
+            response.close()
+            raise ServerUnavailable(response.status_code, f"{method} {what}: HTTP {response.status_code}")
         return response
+
+    def chunks(self, response: niquests.Response, what: str, chunk: int = 65536) -> Iterator[bytes]:
+        """The body of a streamed answer; one cut short (fewer bytes than it announced, or a broken
+        connection or stall while reading) is a ServerUnavailable, never taken for the file's content."""
+        total = 0
+        try:
+            for data in response.iter_content(chunk):
+                total += len(data)
+                yield data
+        except niquests.RequestException as err:
+            raise ServerUnavailable(0, f"{what}: answer cut after {total} bytes: {type(err).__name__}", stalled=_stall(err)) from err
+        announced = response.headers.get("Content-Length")
+        if announced is not None and announced.isdigit() and total < int(announced):
+            raise ServerUnavailable(0, f"{what}: answer cut after {total} of {announced} bytes")
+
+    def multistatus(self, response: niquests.Response, what: str) -> list[Node]:
+        try:
+            return [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+        except ET.ParseError as err:  # an answer cut mid-way
+            raise ServerUnavailable(response.status_code, f"{what}: incomplete answer ({err})") from err
 
     # --- reading -------------------------------------------------------------------
 
     def propfind(self, path: str, depth: int) -> list[Node]:
+        return again(lambda: self._propfind(path, depth))
+
+    def _propfind(self, path: str, depth: int) -> list[Node]:
         response = self.request("PROPFIND", path, headers={"Depth": str(depth), "Content-Type": "application/xml"}, data=PROPFIND_BODY)
         if response.status_code == 404:
             return []
         if response.status_code != 207:
             raise DavError(response.status_code, f"PROPFIND {path}: HTTP {response.status_code}")
-        nodes = [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+        nodes = self.multistatus(response, f"PROPFIND {path}")
         for node in nodes:
             if node.file_id is not None:
                 self._ids[node.path], self._paths[node.file_id] = node.file_id, node.path
@@ -146,12 +228,11 @@ class NextcloudStore:
             f"<d:where><d:eq><d:prop><oc:fileid/></d:prop><d:literal>{int(file_id)}</d:literal></d:eq></d:where>"
             "</d:basicsearch></d:searchrequest>"
         )
-        self.requests += 1
-        response = self.http.request("SEARCH", f"{self.auth.nextcloud_url.rstrip('/')}/remote.php/dav/", data=body,
-                                     headers={"Content-Type": "text/xml"}, timeout=60)
+        response = self.send("SEARCH", f"{self.auth.nextcloud_url.rstrip('/')}/remote.php/dav/", f"fileid {file_id}", data=body,
+                             headers={"Content-Type": "text/xml"})
         if response.status_code != 207:
             raise DavError(response.status_code, f"SEARCH fileid {file_id}: HTTP {response.status_code}")
-        nodes = [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
+        nodes = self.multistatus(response, f"SEARCH fileid {file_id}")
         return nodes[0].path if nodes else None
 
     def live_peer(self, path: str) -> str | None:
@@ -186,11 +267,14 @@ class NextcloudStore:
 
     def head(self, path: str, length: int) -> bytes:
         """The first bytes of a file: one range request, no PROPFIND."""
+        return again(lambda: self._head(path, length))
+
+    def _head(self, path: str, length: int) -> bytes:
         with self.request("GET", path, headers={"Range": f"bytes=0-{length - 1}"}, stream=True) as response:
             if response.status_code not in (200, 206):
                 raise DavError(response.status_code, f"GET {path} bytes 0-{length - 1}: HTTP {response.status_code}")
             data = b""
-            for chunk in response.iter_content(65536):
+            for chunk in self.chunks(response, f"GET {path}"):
                 data += chunk
                 if len(data) >= length:
                     break
@@ -203,11 +287,14 @@ class NextcloudStore:
         return {posixpath.basename(n.path): n.size for n in nodes[1:] if not n.is_folder}
 
     def digest(self, path: str) -> tuple[str, int]:
+        return again(lambda: self._digest(path))
+
+    def _digest(self, path: str) -> tuple[str, int]:
         sha, total = hashlib.sha256(), 0
         with self.request("GET", path, stream=True) as response:
             if response.status_code != 200:
                 raise DavError(response.status_code, f"GET {path}: HTTP {response.status_code}")
-            for chunk in response.iter_content(1 << 20):
+            for chunk in self.chunks(response, f"GET {path}", 1 << 20):
                 sha.update(chunk)
                 total += len(chunk)
         return sha.hexdigest(), total
@@ -223,7 +310,7 @@ class NextcloudStore:
             sub = "/".join(parts[:depth])
             if sub in self._folders:
                 continue
-            status = self.request("MKCOL", sub).status_code
+            status = again(lambda: self.request("MKCOL", sub).status_code)
             if status not in (201, 405):  # 405: it exists already
                 raise DavError(status, f"MKCOL {sub}: HTTP {status}")
             self._folders.add(sub)
@@ -306,18 +393,24 @@ class RangeSource:
     def read_at(self, offset: int, length: int) -> bytes:
         if length <= 0 or offset >= self.size:
             return b""
-        end = min(offset + length, self.size) - 1
+        return again(lambda: self._read_at(offset, min(offset + length, self.size) - 1))
+
+    def _read_at(self, offset: int, end: int) -> bytes:
         with self.store.request("GET", self.path, headers={"Range": f"bytes={offset}-{end}"}, stream=True) as response:
+            what = f"GET {self.path} bytes {offset}-{end}"
             if response.status_code == 206:
-                return response.content
+                data = b"".join(self.store.chunks(response, what))
+                if len(data) != end - offset + 1:
+                    raise ServerUnavailable(206, f"{what}: {len(data)} bytes in the answer")
+                return data
             if response.status_code == 200:  # the server ignored the range: take what we asked for
                 data = b""
-                for chunk in response.iter_content(65536):
+                for chunk in self.store.chunks(response, what):
                     data += chunk
                     if len(data) >= end + 1:
                         break
                 return data[offset : end + 1]
-            raise DavError(response.status_code, f"GET {self.path} bytes {offset}-{end}: HTTP {response.status_code}")
+            raise DavError(response.status_code, f"{what}: HTTP {response.status_code}")
 
     def __enter__(self) -> RangeSource:
         return self

@@ -2,11 +2,15 @@
 
 An event only says "look at this path soon"; the worker decides what to do from the
 file itself, so processing the same path twice is harmless (at-least-once, idempotent).
-A path that keeps failing is retried with back-off, then parked with its reason.
+A path that keeps failing is retried with back-off and jitter, then parked with its reason; parked
+paths come back at every sweep and when the server answers again (`revive`). What a user's batch
+did so far (the notification's counts) is kept here too, so that a crash does not forget it.
 """
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
 import threading
 import time
@@ -35,6 +39,10 @@ CREATE TABLE IF NOT EXISTS placed (
     time REAL NOT NULL,
     PRIMARY KEY (user, folder, key)
 );
+CREATE TABLE IF NOT EXISTS batch (
+    user TEXT PRIMARY KEY,
+    summary TEXT NOT NULL  -- JSON: what the user's current batch did (worker.Summary)
+);
 CREATE TABLE IF NOT EXISTS settled (
     user TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -45,6 +53,12 @@ CREATE TABLE IF NOT EXISTS settled (
 );
 """
 MAX_ATTEMPTS = 6
+BACKOFF = (5.0, 600.0)  # seconds before the first retry, and at most: doubled each time, then jittered
+
+
+def jittered(seconds: float) -> float:
+    """Between half and one and a half of `seconds`: retries of many files do not come all at once."""
+    return seconds * random.uniform(0.5, 1.5)
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,8 @@ class Job:
 
 
 class WorkQueue:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, backoff: tuple[float, float] = BACKOFF) -> None:
+        self.backoff = backoff
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -77,19 +92,23 @@ class WorkQueue:
         self.wake.set()
 
     def add_many(self, user: str, paths: list[str], root: str | None = None) -> None:
+        """Ask for a look at paths a sweep found; one parked or backing off is looked at again now
+        (the sweep's listing just worked: the server answers)."""
         with self._lock:
             self._db.executemany(
                 "INSERT INTO queue (user, path, due, root) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (user, path) DO UPDATE SET root = COALESCE(excluded.root, root)",
+                "ON CONFLICT (user, path) DO UPDATE SET root = COALESCE(excluded.root, root), parked = 0, due = MIN(due, excluded.due)",
                 [(user, p, time.time(), root) for p in paths],
             )
         self.wake.set()
 
-    def due(self, limit: int = 500) -> dict[str, list[Job]]:
-        """Due jobs, by user."""
+    def due(self, limit: int = 500, skip: frozenset[str] = frozenset()) -> dict[str, list[Job]]:
+        """Due jobs, by user (but not of the users in `skip`, being organised already)."""
+        marks = ",".join("?" * len(skip))
         with self._lock:
             rows = self._db.execute(
-                "SELECT user, path, attempts, version, root FROM queue WHERE parked = 0 AND due <= ? ORDER BY due LIMIT ?", (time.time(), limit)
+                f"SELECT user, path, attempts, version, root FROM queue WHERE parked = 0 AND due <= ? AND user NOT IN ({marks}) ORDER BY due LIMIT ?",
+                (time.time(), *sorted(skip), limit),
             ).fetchall()
         jobs: dict[str, list[Job]] = {}
         for user, path, attempts, version, root in rows:
@@ -106,19 +125,78 @@ class WorkQueue:
             self._db.execute("DELETE FROM queue WHERE user = ? AND path = ? AND version = ?", (job.user, job.path, job.version))
 
     def failed(self, job: Job, error: str) -> bool:
-        """Retry later with back-off; True when the job is parked for good."""
+        """Retry later with back-off and jitter; True when the job is parked (until `revive` or a sweep)."""
         attempts = job.attempts + 1
         parked = attempts >= MAX_ATTEMPTS
+        first, most = self.backoff
         with self._lock:
             self._db.execute(
                 "UPDATE queue SET attempts = ?, error = ?, parked = ?, due = ? WHERE user = ? AND path = ? AND version = ?",
-                (attempts, error, int(parked), time.time() + min(600, 5 * 2**attempts), job.user, job.path, job.version),
+                (attempts, error, int(parked), time.time() + jittered(min(most, first * 2 ** (attempts - 1))), job.user, job.path, job.version),
             )
         return parked
+
+    def revive(self, limit: int = -1) -> int:
+        """Paths waiting after a failure (parked or backing off) due again soon: the server answers again.
+        With `limit`, only that many (the next due first) are due now, as a probe: one parked that fails
+        again is parked again at once. Returns how many."""
+        first = self.backoff[0]
+        with self._lock:
+            rows = self._db.execute("SELECT user, path FROM queue WHERE error IS NOT NULL ORDER BY parked, due LIMIT ?", (limit,)).fetchall()
+            if limit >= 0:
+                self._db.executemany("UPDATE queue SET parked = 0, due = ? WHERE user = ? AND path = ?", [(time.time(), u, p) for u, p in rows])
+            else:
+                self._db.executemany("UPDATE queue SET parked = 0, attempts = 0, due = MIN(due, ?) WHERE user = ? AND path = ?",
+                                     [(time.time() + random.uniform(0, first), u, p) for u, p in rows])
+        if rows:
+            self.wake.set()
+        return len(rows)
+
+    def failing(self) -> int:
+        """How many paths wait after a failure (parked or not)."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM queue WHERE error IS NOT NULL").fetchone()[0]
 
     def parked(self) -> list[tuple[str, str, str]]:
         with self._lock:
             return self._db.execute("SELECT user, path, error FROM queue WHERE parked = 1").fetchall()
+
+    def parked_count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM queue WHERE parked = 1").fetchone()[0]
+
+    def retrying(self) -> list[tuple[str, str, int, str, float]]:
+        """(user, path, attempts, error, seconds until the next try) of every path waiting after a failure, not parked."""
+        with self._lock:
+            rows = self._db.execute("SELECT user, path, attempts, error, due FROM queue WHERE parked = 0 AND error IS NOT NULL ORDER BY due").fetchall()
+        return [(u, p, a, e, max(0.0, d - time.time())) for u, p, a, e, d in rows]
+
+    def forget_user(self, user: str) -> int:
+        """Drop everything kept for a user (deleted from Nextcloud); returns how many paths were queued."""
+        with self._lock:
+            queued = self._db.execute("SELECT COUNT(*) FROM queue WHERE user = ?", (user,)).fetchone()[0]
+            for table in ("queue", "placed", "settled", "batch"):
+                self._db.execute(f"DELETE FROM {table} WHERE user = ?", (user,))
+        return queued
+
+    # What each user's current batch did, for its notification (JSON of worker.Summary).
+
+    def batch(self, user: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT summary FROM batch WHERE user = ?", (user,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def batches(self) -> dict[str, dict]:
+        with self._lock:
+            return {user: json.loads(summary) for user, summary in self._db.execute("SELECT user, summary FROM batch").fetchall()}
+
+    def save_batch(self, user: str, summary: dict) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO batch (user, summary) VALUES (?, ?)", (user, json.dumps(summary)))
+
+    def end_batch(self, user: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM batch WHERE user = ?", (user,))
 
     def pending(self, user: str | None = None) -> int:
         with self._lock:

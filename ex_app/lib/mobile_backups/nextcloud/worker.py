@@ -14,17 +14,17 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from ..content_index import ContentIndex
 from ..core.groups import Item, live_pair
-from ..core.kinds import is_sidecar
-from ..engine import VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
+from ..core.kinds import is_sidecar, kind_of
+from ..engine import RETRY, VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
 from ..journal import Journal
-from ..store import Entry, Store
+from ..store import Entry, Store, Unavailable
 from .settings import UserConfig
 from .store import DavError
 from .work_queue import Job, WorkQueue
@@ -45,6 +45,8 @@ FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a phot
 SETTLE_SECONDS = 1.0  # Created and Written of one upload come together: wait this long after the last event
 READERS = 4  # parallel metadata reads per batch
 QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
+USERS_AT_ONCE = 4  # users organised side by side: one whose requests stall does not hold up the others
+PROBE_SECONDS = 60.0  # while files wait after failures and none is due sooner, one is tried this often: when it works, all come back
 RELIST_SECONDS = 600.0  # a walk of the library (a PROPFIND per folder) at most this often per user; what the
 # engine places and the folders it lists are learnt at once
 _EDIT = re.compile(r"^([a-z]+)_[eo](\d+)$")
@@ -67,15 +69,27 @@ class Summary:
     problems: int = 0
     damaged: int = 0  # organised though damaged (their end is missing): the log says what is wrong
     folders: Counter[str] = field(default_factory=Counter)  # destination folders, relative to the library
-    last: float = field(default_factory=time.monotonic)
+    last: float = field(default_factory=time.time)  # wall time: kept in the queue across restarts
+
+    @classmethod
+    def from_record(cls, record: dict) -> Summary:
+        return cls(**{**record, "folders": Counter(record.get("folders") or {})})
+
+    def record(self) -> dict:
+        return {**vars(self), "folders": dict(self.folders)}
+
+    def add_move(self, kind: str, destination: str, damaged: bool = False) -> None:
+        """A file moved to `destination` (relative to the library)."""
+        self.last = time.time()
+        self.moved += kind != "other"
+        self.videos += kind == "video"
+        self.folders[posixpath.dirname(destination)] += 1
+        self.damaged += damaged
 
     def add(self, decision: Decision) -> None:
-        self.last = time.monotonic()
+        self.last = time.time()
         if decision.action in ("move", "companion") and decision.destination:
-            self.moved += decision.item.kind != "other"
-            self.videos += decision.item.kind == "video"
-            self.folders[posixpath.dirname(decision.destination)] += 1
-            self.damaged += decision.item.damage is not None
+            self.add_move(decision.item.kind, decision.destination, decision.item.damage is not None)
         elif decision.action == "duplicate":
             self.duplicates += 1
         elif decision.item.kind != "other" and decision.reason != VANISHED:  # a vanished file is not left anywhere
@@ -126,15 +140,21 @@ def inbox_of(path: str, config: UserConfig, extra: str | None = None) -> str | N
 
 class Organiser:
     def __init__(self, store_for: Callable[[str], UserStore], queue: WorkQueue, storage: Path, config_for: Callable[[str], UserConfig],
-                 on_batch: Callable[[str, Summary], None] | None = None) -> None:
+                 on_batch: Callable[[str, Summary], None] | None = None, active: threading.Event | None = None,
+                 user_gone: Callable[[str], bool] | None = None) -> None:
         self.store_for = store_for
         self.queue = queue
         self.storage = storage
         self.config_for = config_for
         self.on_batch = on_batch  # told once a user's batch is over (a notification), not per file
+        self.active = active or threading.Event()  # cleared while the app is disabled: no call to Nextcloud then
+        if active is None:
+            self.active.set()
+        self.user_gone = user_gone  # asked after a 401: whether the user no longer exists
         self.stop = threading.Event()
         self._recovered: set[str] = set()
-        self._summaries: dict[str, Summary] = {}
+        self._failing = False  # a request failed for want of an answer: the next that works brings parked work back
+        self._probed = 0.0
 
     def journal_dir(self, user: str) -> Path:
         return self.storage / "journals" / user
@@ -144,29 +164,53 @@ class Organiser:
         return ContentIndex(self.storage / "content" / f"{user}.sqlite", max_age=RELIST_SECONDS, records_placements=moves)
 
     def run(self) -> None:
-        """Until stopped: process due paths; sleep until the next is due or an event arrives."""
-        while not self.stop.is_set():
-            batches = self.queue.due()
-            for user, jobs in batches.items():
-                self.process(user, jobs)
-            quiet_in = self.report_batches()
-            if not batches:
-                wait = self.queue.next_due_in()
-                self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, quiet_in, 60.0))
+        """Until stopped: process due paths, USERS_AT_ONCE users side by side; sleep until the next is
+        due or an event arrives. While the app is disabled, nothing is done (no call to Nextcloud)."""
+        busy: dict[str, Future[None]] = {}
+        with ThreadPoolExecutor(USERS_AT_ONCE, thread_name_prefix="organise") as pool:
+            while not self.stop.is_set():
+                if not self.active.wait(1.0):
+                    continue
+                for user in [u for u, f in busy.items() if f.done()]:
+                    if (err := busy.pop(user).exception()) is not None:
+                        log.error("%s: organising failed: %s", user, err, exc_info=err)
                 self.queue.wake.clear()
+                for user, jobs in self.queue.due(skip=frozenset(busy)).items():
+                    busy[user] = pool.submit(self.process, user, jobs)
+                    busy[user].add_done_callback(lambda _: self.queue.wake.set())
+                quiet_in = self.report_batches(skip=frozenset(busy))
+                self._probe()
+                wait = self.queue.next_due_in()
+                self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, quiet_in, PROBE_SECONDS))
 
-    def report_batches(self, quiet: float = QUIET_SECONDS) -> float:
-        """Tell `on_batch` about every user whose batch is over; seconds until the next may be."""
+    def _probe(self) -> None:
+        """While files wait after failures (parked, or backing off for longer), one is tried every
+        PROBE_SECONDS: an outage ends with everything organised within about that long."""
+        if time.monotonic() - self._probed < PROBE_SECONDS:
+            return
+        self._probed = time.monotonic()
+        due_in = self.queue.next_due_in()
+        if (due_in is None or due_in > PROBE_SECONDS) and self.queue.failing():
+            self.queue.revive(limit=1)
+
+    def report_batches(self, quiet: float | None = None, skip: frozenset[str] = frozenset()) -> float:
+        """Tell `on_batch` about every user whose batch is over (quiet for QUIET_SECONDS); seconds until the next may be."""
+        quiet = QUIET_SECONDS if quiet is None else quiet
         next_in = 60.0
-        for user, summary in list(self._summaries.items()):
-            left = quiet - (time.monotonic() - summary.last)
-            if left <= 0 and not self.queue.pending(user):
-                del self._summaries[user]
+        for user, record in self.queue.batches().items():
+            summary = Summary.from_record(record)
+            left = quiet - (time.time() - summary.last)
+            if left <= 0 and user not in skip and not self.queue.pending(user):
                 if self.on_batch and (summary.moved or summary.duplicates or summary.problems):
                     try:
                         self.on_batch(user, summary)
+                    except Unavailable as err:  # the batch stays, and is told about later
+                        log.info("%s: the batch's notification waits: %s", user, err, extra={"nextcloud": False})
+                        next_in = min(next_in, quiet or QUIET_SECONDS)
+                        continue
                     except Exception as err:  # a notification is not worth stopping the worker for
                         log.warning("%s: could not report the batch: %s", user, err)
+                self.queue.end_batch(user)
             else:
                 next_in = min(next_in, max(left, 1.0))
         return next_in
@@ -182,19 +226,68 @@ class Organiser:
         if not by_folder:
             return
         store = self.store_for(user)
-        if user not in self._recovered:
-            for note in finish_interrupted(store, self.journal_dir(user)):
-                log.warning("%s: %s", user, note)
-            self._recovered.add(user)
         for folder, folder_jobs in by_folder.items():
             try:
-                self._organise_folder(store, user, config, folder, folder_jobs)
-            except (OSError, DavError) as err:  # network, server, permissions: retry later
-                for job in folder_jobs:
-                    if self.queue.failed(job, str(err)):
-                        log.error("%s: giving up on %s after repeated failures: %s", user, job.path, err)
+                if user not in self._recovered:
+                    self._finish_interrupted(store, user, config)
+                again = self._organise_folder(store, user, config, folder, folder_jobs)
+            except Unavailable as err:  # no answer now: not a verdict; a move it could not tell about is finished later
+                self._recovered.discard(user)
+                self._retry(user, folder, {job: str(err) for job in folder_jobs})
+            except DavError as err:
+                if err.status == 401 and self.user_gone is not None and self.user_gone(user):
+                    self.forget(user)
+                    return
+                self._retry(user, folder, {job: str(err) for job in folder_jobs})  # permissions and the like: parked after some tries
+            except OSError as err:
+                self._retry(user, folder, {job: str(err) for job in folder_jobs})
+            else:
+                if self._failing and not again:  # the server answers again: what waits after a failure is tried now
+                    self._failing = False
+                    self.queue.revive()
 
-    def _organise_folder(self, store: UserStore, user: str, config: UserConfig, folder: str, jobs: list[Job]) -> None:
+    def _finish_interrupted(self, store: UserStore, user: str, config: UserConfig) -> None:
+        """Moves a crash (or a move whose answer never came) left unfinished; those it finishes count in the batch."""
+        finished: list[tuple[str, str]] = []
+        try:
+            for note in finish_interrupted(store, self.journal_dir(user), finished):
+                log.warning("%s: %s", user, note)
+        finally:
+            if finished:
+                summary = self._summary(user)
+                for src, dst in finished:
+                    if within(dst, config.library):
+                        summary.add_move(kind_of(posixpath.basename(src)), dst[len(config.library.rstrip("/")) + 1 :])
+                self.queue.save_batch(user, summary.record())
+        self._recovered.add(user)
+
+    def _summary(self, user: str) -> Summary:
+        return Summary.from_record(record) if (record := self.queue.batch(user)) else Summary()
+
+    def _retry(self, user: str, folder: str, jobs: dict[Job, str]) -> None:
+        """Jobs looked at again later (with back-off): nothing was decided about their files."""
+        if not jobs:
+            return
+        self._failing = True
+        parked = [job for job, why in jobs.items() if self.queue.failed(job, why)]
+        reasons = sorted(set(jobs.values()))
+        log.info("%s: %d file(s) in %s will be looked at again: %s", user, len(jobs), folder or "/", "; ".join(reasons[:3]),
+                 extra={"nextcloud": False})
+        if parked:
+            log.warning("%s: %d file(s) in %s parked after %d failed attempts (tried again at every sweep and when the server "
+                        "answers again): %s", user, len(parked), folder or "/", parked[0].attempts + 1, "; ".join(reasons[:3]))
+
+    def forget(self, user: str) -> None:
+        """A user deleted from Nextcloud: their queued work and the app's state for them go, once."""
+        queued = self.queue.forget_user(user)
+        for path in (self.storage / "content").glob(f"{user}.sqlite*"):
+            path.unlink(missing_ok=True)
+        self._recovered.discard(user)
+        log.warning("%s: no such user any more (deleted?): dropped %d queued file(s) and the app's state for them", user, queued)
+
+    def _organise_folder(self, store: UserStore, user: str, config: UserConfig, folder: str, jobs: list[Job]) -> int:
+        """Organise the files of these jobs (and those that belong with them); returns how many groups
+        of files wait to be looked at again because the server did not answer about them."""
         entries = {e.path: e for e in store.entries(folder)}
         for job in [j for j in jobs if j.path in entries]:  # looked at before, unchanged: stays (duplicates, problems, undone)
             if self.queue.is_settled(user, job.path, entries[job.path].size, entries[job.path].mtime):
@@ -203,8 +296,18 @@ class Organiser:
         wanted = {stem_key(posixpath.basename(j.path)) for j in jobs if j.path in entries}
         wanted |= {stem_key(posixpath.basename(peer)) for j in jobs if (peer := store.live_peer(j.path)) in entries}
         related = [e for e in entries.values() if stem_key(posixpath.basename(e.path)) in wanted]
+        retry: dict[str, str] = {}  # stem key -> why the server could not answer about a file of it: looked at again later
+
+        def look(entry: Entry) -> Item | None:
+            try:
+                return analyse(store, entry, config.zone, slow_is_unavailable=True)
+            except Unavailable as err:
+                retry[stem_key(posixpath.basename(entry.path))] = str(err)
+                return None
+
         with ThreadPoolExecutor(READERS) as pool:  # range requests overlap; the moves stay in order
-            items = list(pool.map(lambda entry: analyse(store, entry, config.zone), related))
+            looked = list(pool.map(look, related))
+        items = [i for i in looked if i is not None and stem_key(i.name) not in retry]  # a group waits whole
         for item in items:
             item.live_peer = store.live_peer(item.path)  # Nextcloud moves the two together: they are one group
         index = self.content_index(user)
@@ -218,15 +321,25 @@ class Organiser:
                 if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
                     self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
                 for decision in decisions:
+                    if decision.action == RETRY:
+                        retry[stem_key(decision.item.name)] = decision.reason or "no answer"
+                        continue
                     self._log(user, decision)
                     actions["moved" if decision.destination else decision.action] += 1
         finally:
             journal.close()
             index.close()
+        if retry:
+            self._recovered.discard(user)  # a move whose outcome could not be told is finished by the next look
+        self._retry(user, folder, {job: why for job in jobs if (why := retry.get(stem_key(posixpath.basename(job.path))))})
         for job in jobs:
-            self.queue.done(job)
+            if stem_key(posixpath.basename(job.path)) not in retry:
+                self.queue.done(job)
+        if retry:
+            actions["to look at again"] = len(retry)
         log.info("%s: looked at %d file(s) in %s with %d request(s): %s", user, len(items), folder or "/", store.requests,
                  ", ".join(f"{n} {what}" for what, n in sorted(actions.items())) or "nothing to do")
+        return len(retry)
 
     def _followers(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
         """Live-photo videos, sidecars and edited copies whose photo went to the library in an
@@ -254,7 +367,9 @@ class Organiser:
 
     def _log(self, user: str, decision: Decision) -> None:
         item = decision.item
-        self._summaries.setdefault(user, Summary()).add(decision)
+        summary = self._summary(user)
+        summary.add(decision)
+        self.queue.save_batch(user, summary.record())
         if decision.action in ("move", "companion") and item.damage:
             log.warning("%s: %s -> %s/%s: %s", user, item.path, self.config_for(user).library, decision.destination, decision.reason)
         elif decision.action in ("move", "companion"):
