@@ -28,10 +28,10 @@ Image.MAX_IMAGE_PIXELS = gates.MAX_PIXELS  # deliberate: phones make 200 MP; the
 DEFAULT_QUALITY = 90
 MIN_SAVING_PERCENT = 25.0
 JPEG_EXIF_MAX = gates.JPEG_EXIF_MAX + 6  # Pillow's exif bytes start with "Exif\0\0"
-STANDARD_LUMINANCE = (  # the JPEG standard's (Annex K) luminance table, in zigzag order as Pillow gives tables
-    16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51, 61, 60,
-    57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87, 95, 98, 103, 104, 103, 62, 77, 113, 121, 112,
-    100, 120, 92, 101, 103, 99,
+STANDARD_LUMINANCE = (  # the JPEG standard's (Annex K) luminance table, in natural order as Pillow gives tables
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87,
+    80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92,
+    95, 98, 112, 100, 103, 99,
 )
 MOTION_ATTRIBUTES = re.compile(rb'\s+[\w-]+:(?:MotionPhoto|MicroVideo)\w*\s*=\s*"[^"]*"')
 MOTION_ELEMENTS = re.compile(rb"<([\w-]+:(?:MotionPhoto|MicroVideo)\w*)\b[^>]*?(?:/>|>.*?</\1>)|<([\w-]*Container:Directory)\b[^>]*>.*?</\2>", re.S)

@@ -28,7 +28,7 @@ KEPT_TAGS = {  # what users complain about losing: name -> (IFD, tag)
 }
 EXIFTOOL_SECONDS = 60
 PLACE_NAMES = frozenset({"City", "State", "Country", "CountryCode", "Sublocation", "Province-State", "Sub-location"})
-STRUCTURAL = frozenset({"QuickTime:MediaDataSize", "QuickTime:MediaDataOffset"})  # tags that say where things lie in the file, which a rewrite moves
+STRUCTURAL = frozenset({"QuickTime:MediaDataSize", "QuickTime:MediaDataOffset", "QuickTime:HandlerType", "XMP:XMPToolkit"})  # tags that say where things lie in the file, which a rewrite moves
 VOLATILE = ("SourceFile", "File:", "ExifTool:", "Composite:")  # tags that name the file, not its content
 
 
