@@ -179,3 +179,25 @@ def test_pool_runs_a_batch_with_a_time_limit(tmp_path: Path) -> None:
     slow = list(pool.run([partial(transforms.downscale, big, tmp_path / "big.small.jpg", above_mp=1, to_mp=0.5)], processes=1, seconds=0.01))
     assert "took longer than 0.01 s" in slow[0].skipped and not (tmp_path / "big.small.jpg").exists()
     assert 1 <= pool.workers() <= 64 and pool.workers(memory=pool.WORKER_MEMORY) == 1
+
+
+def test_the_check_catches_a_broken_or_different_output(tmp_path: Path) -> None:
+    source = samples.phone_photo(tmp_path / "ok.jpg", "jpeg", exif=EXIF, icc=SRGB, size=(640, 480))
+    with Image.open(source) as image:
+        exif, size = image.info["exif"], image.size
+    assert verify.check_photo(source, size=size, exif=exif, icc=SRGB, xmp=None, orientation=1)[0] is None
+    cut = samples.corrupt_copy(source, tmp_path / "cut.jpg", keep_bytes=source.stat().st_size // 2)
+    assert "does not decode" in verify.check_photo(cut, size=size, exif=exif, icc=SRGB, xmp=None, orientation=1)[0]
+    assert "not 320 x 240" in verify.check_photo(source, size=(320, 240), exif=exif, icc=SRGB, xmp=None, orientation=1)[0]
+    assert "orientation" in verify.check_photo(source, size=size, exif=exif, icc=SRGB, xmp=None, orientation=6)[0]
+    assert "ICC" in verify.check_photo(source, size=size, exif=exif, icc=SRGB + b"x", xmp=None, orientation=1)[0]
+    other = samples.phone_photo(tmp_path / "other.jpg", "jpeg", exif=samples.Exif(make="Apple"), size=(640, 480))
+    assert "EXIF" in verify.check_photo(other, size=size, exif=exif, icc=None, xmp=None, orientation=1)[0]
+
+
+def test_a_file_cut_short_is_a_skip_with_its_reason(tmp_path: Path) -> None:
+    whole = samples.phone_photo(tmp_path / "whole.heic", "heic", exif=EXIF, size=(320, 240))
+    cut = samples.corrupt_copy(whole, tmp_path / "cut.heic", keep_bytes=whole.stat().st_size - 2000)
+    result = transforms.ACTIONS["convert"](cut, tmp_path / "cut.jpg")
+    assert result.action == "convert" and result.skipped and result.output is None and not (tmp_path / "cut.jpg").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.heic", "whole.heic"]

@@ -15,8 +15,10 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 
+import pillow_heif
+
 from .gates import MAX_PIXELS
-from .transforms import Result
+from .transforms import Result, action_of
 
 WORKER_MEMORY = MAX_PIXELS * 4 * 2  # RGB(X) at the pixel limit, twice (decoded and resized): about 2 GB
 SECONDS_PER_FILE = 120.0
@@ -32,7 +34,12 @@ def workers(memory: int | None = None) -> int:
     return max(1, min(os.cpu_count() or 1, memory // WORKER_MEMORY))
 
 
-class _TimeUp(Exception):
+def one_worker() -> None:
+    """Settings for one of a pool's workers: one decoding thread (the pool already has a worker per core)."""
+    pillow_heif.options.DECODE_THREADS = 1
+
+
+class _TimeUp(BaseException):  # not an Exception: no handler in a transform takes it for a bad file
     pass
 
 
@@ -53,7 +60,7 @@ def _run(job: Job, seconds: float) -> Result:
 
 
 def _failed(job: Job, reason: str) -> Result:
-    action = getattr(getattr(job, "func", None), "__name__", "transform")
+    action = action_of(job.func) if isinstance(job, partial) else "transform"
     source = Path(job.args[0]) if isinstance(job, partial) and job.args else Path("?")
     size = source.stat().st_size if source.exists() else 0
     return Result(action, str(source), None, size, skipped=reason)
@@ -63,7 +70,7 @@ def run(jobs: Iterable[Job], *, processes: int | None = None, seconds: float = S
     """Each job's result as it finishes (not in order). Jobs must be picklable (partials of module functions).
     If a worker dies (killed for its memory, say), the jobs not finished by then are skipped with that reason."""
     jobs = list(jobs)
-    with ProcessPoolExecutor(max_workers=processes or workers()) as executor:
+    with ProcessPoolExecutor(max_workers=processes or workers(), initializer=one_worker) as executor:
         futures = {executor.submit(_run, job, seconds): job for job in jobs}
         for future in as_completed(futures):
             try:

@@ -9,11 +9,13 @@ explicitly (it writes none unless told) and an explicit quality (its default is 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ Image.MAX_IMAGE_PIXELS = gates.MAX_PIXELS  # deliberate: phones make 200 MP; the
 DEFAULT_QUALITY = 90
 MIN_SAVING_PERCENT = 25.0
 JPEG_EXIF_MAX = gates.JPEG_EXIF_MAX + 6  # Pillow's exif bytes start with "Exif\0\0"
+JPEG_XMP_MAX = 65535 - 2 - 29  # one APP1 segment: its length field and the XMP namespace (extended XMP is not written)
 STANDARD_LUMINANCE = (  # the JPEG standard's (Annex K) luminance table, in natural order as Pillow gives tables
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87,
     80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92,
@@ -63,6 +66,20 @@ def _skip(action: str, source: Path, reason: str) -> Result:
     return Result(action, str(source), None, source.stat().st_size, skipped=reason)
 
 
+def _safely(transform: Callable[..., Result]) -> Callable[..., Result]:
+    """A file the decoders or encoders choke on (cut short, say) is a skip with the reason; the run goes on."""
+
+    @functools.wraps(transform)
+    def guarded(source: Path, output: Path, **options: object) -> Result:
+        try:
+            return transform(source, output, **options)
+        except Exception as err:
+            return _skip(action_of(transform), source, f"could not be transformed: {type(err).__name__}: {err}")
+
+    return guarded
+
+
+@_safely
 def convert_heic(source: Path, output: Path, *, quality: int = DEFAULT_QUALITY) -> Result:
     """A JPEG of a HEIC/HEIF (by content) at `quality`: EXIF (Orientation 1: pillow_heif has applied irot/imir), ICC
     or an ICC made from its nclx, XMP without motion-photo flags. Typically larger than the HEIC: compatibility, not space."""
@@ -81,6 +98,7 @@ def convert_heic(source: Path, output: Path, *, quality: int = DEFAULT_QUALITY) 
                       icc=icc, quality=quality, min_saving=None)
 
 
+@_safely
 def downscale(source: Path, output: Path, *, above_mp: float, to_mp: float, min_saving_percent: float = MIN_SAVING_PERCENT,
               quality: int = DEFAULT_QUALITY) -> Result:
     """A JPEG of about `to_mp` megapixels from a JPEG of more than `above_mp`; never upscales; written only if it
@@ -111,6 +129,7 @@ def jpeg_quality(image: Image.Image) -> int | None:
     return max(1, min(100, round((200 - scale) / 2 if scale <= 100 else 5000 / scale)))
 
 
+@_safely
 def reencode(source: Path, output: Path, *, quality: int = 85, above_quality: int = 90, larger_than_bytes: int = 0,
              min_saving_percent: float = MIN_SAVING_PERCENT) -> Result:
     """The JPEG again at `quality`, if its own quality is above `above_quality` and it is larger than
@@ -145,6 +164,8 @@ def _write(action: str, source: Path, output: Path, image: Image.Image, info: di
     if isinstance(xmp, str):
         xmp = xmp.encode()
     xmp = without_motion_flags(xmp) if xmp else None
+    if xmp and len(xmp) > JPEG_XMP_MAX:
+        return _skip(action, source, f"XMP of {len(xmp):,} bytes does not fit in a JPEG segment: not written without it")
     before = source.stat().st_size
     descriptor, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
     os.close(descriptor)
@@ -171,6 +192,7 @@ def _write(action: str, source: Path, output: Path, image: Image.Image, info: di
         temp.unlink(missing_ok=True)
 
 
+@_safely
 def strip_location(source: Path, output: Path) -> Result:
     """A copy without GPS and place names, written by exiftool (which rewrites metadata only: JPEG segments, HEIF
     items, QuickTime atoms; the image data is copied as is), then checked pixel for pixel."""
@@ -195,3 +217,16 @@ def strip_location(source: Path, output: Path) -> Result:
         return _skip("strip_location", source, f"{output.name} already exists: not overwritten")
     finally:
         temp.unlink(missing_ok=True)
+
+
+ACTIONS: dict[str, Callable[..., Result]] = {  # a rule's action: its transform, called (source, output, **options)
+    "convert": convert_heic,
+    "downscale": downscale,
+    "reencode": reencode,
+    "strip_location": strip_location,
+}
+
+
+def action_of(transform: Callable[..., Result]) -> str:
+    """The rule action a transform function carries out ("convert" for convert_heic)."""
+    return "convert" if transform.__name__ == "convert_heic" else transform.__name__
