@@ -198,6 +198,37 @@ def test_the_check_catches_a_broken_or_different_output(tmp_path: Path) -> None:
 def test_a_file_cut_short_is_a_skip_with_its_reason(tmp_path: Path) -> None:
     whole = samples.phone_photo(tmp_path / "whole.heic", "heic", exif=EXIF, size=(320, 240))
     cut = samples.corrupt_copy(whole, tmp_path / "cut.heic", keep_bytes=whole.stat().st_size - 2000)
-    result = transforms.ACTIONS["convert"](cut, tmp_path / "cut.jpg")
+    result = pool.ACTIONS["convert"](cut, tmp_path / "cut.jpg")
     assert result.action == "convert" and result.skipped and result.output is None and not (tmp_path / "cut.jpg").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.heic", "whole.heic"]
+
+
+def phone_video(path: Path, size: tuple[int, int], rotation: int) -> Path:
+    """A phone-like MP4: H.264 with AAC audio, Apple's creation date (with offset), location, make and model, a rotation."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size[0]}x{size[1]}:rate=25:duration=1",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    "-metadata", "creation_time=2024-05-01T08:11:12Z", "-metadata", "com.apple.quicktime.creationdate=2024-05-01T10:11:12+0200",
+                    "-metadata", "com.apple.quicktime.location.ISO6709=+48.8584+002.2945+030.000/",
+                    "-metadata", "com.apple.quicktime.make=Apple", "-metadata", "com.apple.quicktime.model=iPhone 15 Pro",
+                    "-movflags", "+use_metadata_tags", str(path)], check=True, capture_output=True)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-Rotation={rotation}", str(path)], check=True)  # the track matrix
+    return path
+
+
+def test_reencode_video_above_1080p(tmp_path: Path) -> None:
+    from mobile_backups.rules.quality import video
+
+    source = phone_video(tmp_path / "IMG_0005.MP4", (1600, 1200), rotation=90)
+    before = exiftool(source)
+    assert before["Rotation"] == 90 and before["GPSCoordinates"]
+    result = video.reencode_video(source, tmp_path / "IMG_0005.1080p.mp4", preset="ultrafast", min_saving_percent=10)
+    assert result.skipped is None and {"decodes", "orientation", "audio", "CreationDate", "GPSCoordinates"} <= set(result.verified)
+    after = exiftool(tmp_path / "IMG_0005.1080p.mp4")
+    shown = (after["ImageHeight"], after["ImageWidth"]) if after.get("Rotation", 0) % 180 else (after["ImageWidth"], after["ImageHeight"])
+    assert shown == (1080, 1440)  # portrait as before, short side 1080
+    assert {k: after.get(k) for k in ("CreationDate", "GPSCoordinates", "Make", "Model", "CreateDate")} == \
+        {k: before.get(k) for k in ("CreationDate", "GPSCoordinates", "Make", "Model", "CreateDate")}
+    assert after["AudioFormat"] == before["AudioFormat"] == "mp4a"
+    small = phone_video(tmp_path / "small.mp4", (640, 480), rotation=0)
+    assert "not above 1080p" in video.reencode_video(small, tmp_path / "small.out.mp4").skipped

@@ -41,8 +41,9 @@ INPUTS = {  # action: the formats (by content) it applies to
     "downscale": frozenset({"jpeg"}),
     "reencode": frozenset({"jpeg"}),
     "strip_location": frozenset({"jpeg", "heif", "quicktime"}),
+    "reencode_video": frozenset({"quicktime"}),
 }
-REWRITES_PIXELS = frozenset({"convert", "downscale", "reencode"})
+REWRITES_PIXELS = frozenset({"convert", "downscale", "reencode", "reencode_video"})
 CAMERA_NS = "http://ns.google.com/photos/1.0/camera/"  # both the Camera: and the older GCamera: prefix
 CONTAINER_NS = "http://ns.google.com/photos/1.0/container/"
 ITEM_NS = "http://ns.google.com/photos/1.0/container/item/"

@@ -18,11 +18,19 @@ from pathlib import Path
 import pillow_heif
 
 from .gates import MAX_PIXELS
-from .transforms import Result, action_of
+from .transforms import Result, action_of, convert_heic, downscale, reencode, strip_location
+from .video import reencode_video
 
 WORKER_MEMORY = MAX_PIXELS * 4 * 2  # RGB(X) at the pixel limit, twice (decoded and resized): about 2 GB
 SECONDS_PER_FILE = 120.0
 
+ACTIONS: dict[str, Callable[..., Result]] = {  # a rule's action: its transform, called (source, output, **options)
+    "convert": convert_heic,
+    "downscale": downscale,
+    "reencode": reencode,
+    "strip_location": strip_location,
+    "reencode_video": reencode_video,
+}
 Job = Callable[[], Result]  # a transform with its arguments bound: functools.partial(convert_heic, src, dst, quality=90)
 
 

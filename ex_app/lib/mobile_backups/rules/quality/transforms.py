@@ -219,14 +219,6 @@ def strip_location(source: Path, output: Path) -> Result:
         temp.unlink(missing_ok=True)
 
 
-ACTIONS: dict[str, Callable[..., Result]] = {  # a rule's action: its transform, called (source, output, **options)
-    "convert": convert_heic,
-    "downscale": downscale,
-    "reencode": reencode,
-    "strip_location": strip_location,
-}
-
-
 def action_of(transform: Callable[..., Result]) -> str:
     """The rule action a transform function carries out ("convert" for convert_heic)."""
-    return "convert" if transform.__name__ == "convert_heic" else transform.__name__
+    return "convert" if transform.__name__ == "convert_heic" else transform.__name__  # the others are named for theirs
