@@ -138,3 +138,13 @@ def test_hostile_files_are_refused_quickly(tmp_path: Path) -> None:
         assert time.monotonic() - started < 2, name
         if name.endswith(".heic"):
             assert found.problem and gates.refusal(found, "convert").startswith("not transformed"), name
+
+
+@pytest.mark.parametrize("kind", ["heic", "jpeg"])
+def test_live_photo_still_by_its_content_identifier(tmp_path: Path, kind: str) -> None:
+    make = samples.heic if kind == "heic" else samples.jpeg
+    still = gates.probe_path(make(tmp_path / f"IMG_0006.{kind}", exif=samples.Exif(make="Apple", content_id="A1B2C3D4-0000-4000-8000-00000000ABCD")))
+    action = "convert" if kind == "heic" else "downscale"
+    assert still.live_photo and "live photo" in gates.refusal(still, action) and gates.refusal(still, "strip_location") is None
+    alone = gates.probe_path(make(tmp_path / f"IMG_0007.{kind}", exif=samples.Exif(make="Apple")))
+    assert alone.live_photo is None and gates.refusal(alone, action) is None

@@ -25,6 +25,7 @@ from ...core.media import (
     _heif_items,
     _heif_locations,
     _small,
+    read_media_info,
 )
 from ...core.source import BlockReader, OverBudget
 from ...store import LocalFile
@@ -71,6 +72,7 @@ class Probe:
     motion: str | None = None  # the evidence of an embedded video
     video: tuple[int, int] | None = None  # where that video lies: (offset, length)
     auxiliary: list[str] = field(default_factory=list)  # what else it holds that no converter here writes back
+    live_photo: str | None = None  # Apple's MediaGroupUUID: the still of a live photo, paired with a video
     problem: str | None = None  # the structure could not be read: the file stays as it is
 
 
@@ -82,6 +84,8 @@ def probe(reader: BlockReader) -> Probe:
             _jpeg(reader, found)
         elif found.format == "heif":
             _heif(reader, found)
+        if found.format in ("jpeg", "heif"):
+            found.live_photo = read_media_info(reader).content_id
     except (OverBudget, CorruptMedia) as err:
         found.problem = str(err)
     except Exception as err:  # a hostile file must never stop a run
@@ -109,6 +113,8 @@ def refusal(found: Probe, action: str) -> str | None:
         return None
     if found.motion:
         return f"motion photo ({found.motion}): re-encoding would drop its video"
+    if found.live_photo:
+        return f"the still of a live photo (MediaGroupUUID {found.live_photo}): a new or rewritten still would break the pair"
     if found.auxiliary:
         return f"holds {', '.join(found.auxiliary)}: no converter here writes it back"
     if found.width * found.height > MAX_PIXELS:
