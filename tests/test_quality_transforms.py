@@ -137,8 +137,8 @@ def test_a_heic_named_jpg_converts_and_nothing_is_overwritten(tmp_path: Path) ->
 
 
 def with_location(path: Path) -> Path:
-    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-photoshop:City=Paris", "-XMP-exif:GPSLatitude=48.8584",
-                    "-XMP-exif:GPSLatitudeRef=N", str(path)], check=True)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-photoshop:City=Paris", "-XMP-exif:GPSLatitude=48.8584 N",
+                    str(path)], check=True)
     return path
 
 
@@ -178,6 +178,12 @@ def test_pool_runs_a_batch_with_a_time_limit(tmp_path: Path) -> None:
     big = samples.phone_photo(tmp_path / "big.jpg", "jpeg", size=(4000, 3000))
     slow = list(pool.run([partial(transforms.downscale, big, tmp_path / "big.small.jpg", above_mp=1, to_mp=0.5)], processes=1, seconds=0.01))
     assert "took longer than 0.01 s" in slow[0].skipped and not (tmp_path / "big.small.jpg").exists()
+    hungry = list(pool.run([partial(transforms.downscale, big, tmp_path / "big.small.jpg", above_mp=1, to_mp=8, min_saving_percent=0)],
+                           processes=1, memory=16 * 2**20))  # the 12 MP decode alone needs 36 MB
+    assert "MemoryError" in hungry[0].skipped and not (tmp_path / "big.small.jpg").exists()
+    roomy = list(pool.run([partial(transforms.downscale, big, tmp_path / "big.small.jpg", above_mp=1, to_mp=8, min_saving_percent=0)],
+                          processes=1))
+    assert roomy[0].skipped is None
     assert 1 <= pool.workers() <= 64 and pool.workers(memory=pool.WORKER_MEMORY) == 1
 
 

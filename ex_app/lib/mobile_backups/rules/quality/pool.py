@@ -1,13 +1,14 @@
-"""Transforms for many files: a bounded process pool, a time limit per file.
+"""Transforms for many files: a bounded process pool, a time limit and a memory limit per worker.
 
 Workers are as many as the cores and the memory allow (a worker may hold a photo at the pixel limit,
-decoded, and its resized copy). A file over its time limit, or one whose worker dies, is a skip with
-a reason; the others go on.
+decoded, and its resized copy). A file over its time or memory limit, or one whose worker dies, is a
+skip with a reason; the others go on.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -42,9 +43,16 @@ def workers(memory: int | None = None) -> int:
     return max(1, min(os.cpu_count() or 1, memory // WORKER_MEMORY))
 
 
-def one_worker() -> None:
-    """Settings for one of a pool's workers: one decoding thread (the pool already has a worker per core)."""
+def one_worker(memory: int = WORKER_MEMORY) -> None:
+    """Settings for one of a pool's workers: one decoding thread (the pool already has a worker per core), and at most
+    `memory` bytes of address space beyond what it holds now (a decoder asking for more fails: a skip, not an OOM kill).
+    The programs it starts (exiftool, ffmpeg) inherit the limit."""
     pillow_heif.options.DECODE_THREADS = 1
+    status = Path("/proc/self/status")
+    held = next((int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmSize:")), None) \
+        if status.exists() else None
+    if held is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (held + memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
 class _TimeUp(BaseException):  # not an Exception: no handler in a transform takes it for a bad file
@@ -74,11 +82,12 @@ def _failed(job: Job, reason: str) -> Result:
     return Result(action, str(source), None, size, skipped=reason)
 
 
-def run(jobs: Iterable[Job], *, processes: int | None = None, seconds: float = SECONDS_PER_FILE) -> Iterator[Result]:
+def run(jobs: Iterable[Job], *, processes: int | None = None, seconds: float = SECONDS_PER_FILE,
+        memory: int = WORKER_MEMORY) -> Iterator[Result]:
     """Each job's result as it finishes (not in order). Jobs must be picklable (partials of module functions).
     If a worker dies (killed for its memory, say), the jobs not finished by then are skipped with that reason."""
     jobs = list(jobs)
-    with ProcessPoolExecutor(max_workers=processes or workers(), initializer=one_worker) as executor:
+    with ProcessPoolExecutor(max_workers=processes or workers(), initializer=one_worker, initargs=(memory,)) as executor:
         futures = {executor.submit(_run, job, seconds): job for job in jobs}
         for future in as_completed(futures):
             try:
