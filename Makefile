@@ -34,11 +34,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# A sample camera roll, made by the project's generator, organised into a local library.
+# A sample camera roll, made by the project's generator, organised into a local library; then a preview
+# (dry run) of the retention rules in examples/rules.toml on it, as on 1 June 2025.
 demo: deps
 	rm -rf $(DEMO)
 	$(BIN)/python -m mobile_backups.samples camera-roll $(DEMO)/inbox
 	$(BIN)/python -m mobile_backups organise --library $(DEMO)/library $(DEMO)/inbox
+	$(BIN)/python -m mobile_backups rules --dry-run --rules examples/rules.toml --library $(DEMO)/library --inbox $(DEMO)/inbox --now 2025-06-01
 
 bench: deps
 	$(BIN)/python bench/capture_dates.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -190,6 +191,16 @@ class FakeNextcloud:
                        "<d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype><oc:fileid>9</oc:fileid></d:prop>"
                        "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>")
                 return self._answer(207, xml.encode(), "application/xml")
+
+            def do_SEARCH(self) -> None:
+                """Only what NextcloudStore.path_of asks: the node with one file id, in the user's files."""
+                assert fake.files is not None
+                user = self._user()
+                found = re.search(rb"<d:literal>(\d+)</d:literal>", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                rel = fake.files.path_of(user, int(found[1])) if found else None
+                xml = ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">'
+                       + (fake.files._response(user, rel) if rel is not None else "") + "</d:multistatus>")
+                self._answer(207, xml.encode(), "application/xml")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"

@@ -1,4 +1,4 @@
-"""For crash tests: count every link, unlink and journal write, and SIGKILL this process before step N."""
+"""For crash tests: count every link, unlink, rename and journal write, and SIGKILL this process before step N."""
 
 from __future__ import annotations
 
@@ -21,5 +21,5 @@ def install(limit: int) -> None:
 
         return wrapped
 
-    os.link, os.unlink = step(os.link), step(os.unlink)
+    os.link, os.unlink, os.rename = step(os.link), step(os.unlink), step(os.rename)
     journal.Journal.write = step(journal.Journal.write)

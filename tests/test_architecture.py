@@ -2,6 +2,8 @@
 
 - `core/` is pure: it imports only the core, a short list of side-effect-free standard modules and
   exifread; never the engine, `rules/`, `nextcloud/`, file, process or network modules, nor a web library.
+- The rule model and matching (`rules/model.py`, `facts.py`, `match.py`) are pure the same way: they
+  may import the core and each other, and read TOML from text.
 - Nothing outside `nextcloud/` imports `nextcloud/`, nc_py_api or a web framework.
 - `ex_app/lib/main.py` is the only wiring into AppAPI, and stays as small as nc_py_api's examples.
 """
@@ -20,6 +22,8 @@ PURE_STDLIB = {
     "itertools", "logging", "math", "re", "struct", "time", "typing", "xml", "zlib", "zoneinfo",
 }
 PURE_THIRD_PARTY = {"exifread"}
+PURE_RULES = {"model", "facts", "match"}  # the modules of rules/ that decide without touching a file
+PURE_RULES_STDLIB = {"fnmatch", "posixpath", "tomllib"}
 PURE_PATHLIB = {"PurePath", "PurePosixPath"}  # path arithmetic only, never the filesystem
 WEB = {"fastapi", "starlette", "uvicorn", "niquests", "httpx", "requests", "aiohttp", "urllib3", "http", "nc_py_api"}
 APPAPI_WIRING = {"run_app", "set_handlers", "AppAPIAuthMiddleware"}
@@ -81,6 +85,19 @@ def test_core_is_pure(path: Path) -> None:
             assert set(names) <= PURE_PATHLIB, f"{path.name} imports {names} from pathlib: only pure paths in the core"
         else:
             assert top in PURE_STDLIB | PURE_THIRD_PARTY, f"{path.name} imports {module}: not a pure module (file, process, network or web)"
+
+
+@pytest.mark.parametrize("path", [PACKAGE / "rules" / f"{name}.py" for name in sorted(PURE_RULES)], ids=lambda p: p.name)
+def test_rule_matching_is_pure(path: Path) -> None:
+    for module, names in imports(path):
+        top = module.split(".")[0]
+        if top == "mobile_backups":
+            pure = room(module) == "core" or module.removeprefix("mobile_backups.rules.") in PURE_RULES
+            assert pure, f"rules/{path.name} imports {module}: rule matching may import only the core and pure rule modules"
+        elif top == "pathlib":
+            assert set(names) <= PURE_PATHLIB, f"rules/{path.name} imports {names} from pathlib: only pure paths"
+        else:
+            assert top in PURE_STDLIB | PURE_RULES_STDLIB, f"rules/{path.name} imports {module}: not a pure module"
 
 
 @pytest.mark.parametrize("path", [p for p in modules() if room(dotted(p)) != "nextcloud"], ids=lambda p: str(p.relative_to(PACKAGE)))

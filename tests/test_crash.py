@@ -27,13 +27,18 @@ sys.exit(cli.main(sys.argv[2:]))
 ENV = {"PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin", "TZ": "Europe/Berlin"}
 
 
-def killed_runs(prepare: Callable[[int], tuple[Path, Path]], steps: int = 200) -> Iterator[tuple[int, Path, Path]]:
-    """`organise` of the (inbox, library) that `prepare(step)` makes, killed before step 1, 2, ...:
-    yields each killed run; ends when a run gets through all its steps."""
+def organise_args(inbox: Path, library: Path) -> list[str]:
+    return ["organise", "--library", str(library), str(inbox)]
+
+
+def killed_runs(prepare: Callable[[int], tuple[Path, Path]], steps: int = 200,
+                command: Callable[[Path, Path], list[str]] = organise_args, env: dict[str, str] | None = None) -> Iterator[tuple[int, Path, Path]]:
+    """`command` (default: `organise`) of the (inbox, library) that `prepare(step)` makes, killed before
+    step 1, 2, ...: yields each killed run; ends when a run gets through all its steps."""
     for step in range(1, steps):
         inbox, library = prepare(step)
-        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), "organise", "--library", str(library), str(inbox)],
-                             env=ENV, capture_output=True, text=True)
+        run = subprocess.run([sys.executable, "-c", DRIVER, str(step), *command(inbox, library)],
+                             env={**ENV, **(env or {})}, capture_output=True, text=True)
         if run.returncode == 0:
             return
         assert run.returncode == -signal.SIGKILL, run.stderr

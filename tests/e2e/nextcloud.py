@@ -125,6 +125,7 @@ class Account:
     def __init__(self, nextcloud: Nextcloud, user: str, app_password: str) -> None:
         self.nextcloud = nextcloud
         self.user = user
+        self.app_password = app_password
         self.http = httpx.Client(base_url=nextcloud.url.rstrip("/"), auth=(user, app_password), timeout=120)
         self.root = f"/remote.php/dav/files/{quote(user)}"
         self.reuploaded: set[str] = set()  # paths uploaded again after their first file was organised

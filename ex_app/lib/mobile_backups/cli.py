@@ -1,4 +1,4 @@
-"""`python -m mobile_backups`: plan, organise and undo on local folders."""
+"""`python -m mobile_backups`: plan, organise, apply rules and undo on local folders."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,9 +17,16 @@ from .core.layout import DEFAULT_LAYOUT, LayoutError, parse_layout
 from .engine import STATE_DIR, Decision, Settings, finish_interrupted, organise, undo
 from .journal import Journal
 from .lock import Busy, run_lock
+from .rules import runner
+from .rules.guard import ContentGuard
+from .rules.local import GUARD, RULES_JOURNALS, LocalBackend, now_of
+from .rules.match import Verdict
+from .rules.model import Rule, RulesError, load_rules
 from .store import LocalStore
 
 BUSY = 75  # EX_TEMPFAIL: another run holds the library or an inbox; try again later
+REFUSED = 2  # a bad rules file (or option): nothing was read
+STOPPED = 3  # a cap or a library that looks much smaller stopped the rules before they acted
 
 
 def machine_zone() -> tzinfo | None:
@@ -64,9 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
     o.add_argument("--json", action="store_true")
     o.add_argument("inboxes", nargs="+")
-    u = commands.add_parser("undo", help="put back every file a journalled run moved")
+    r = commands.add_parser("rules", help="apply retention rules to a library, journalled (preview with --dry-run)")
+    r.add_argument("--rules", required=True, metavar="RULES.toml")
+    r.add_argument("--library", required=True)
+    r.add_argument("--inbox", action="append", default=[], metavar="DIR", help="an inbox (for duplicates left in it); repeatable")
+    r.add_argument("--dry-run", action="store_true", help="print what the rules would do, touch nothing")
+    r.add_argument("--json", action="store_true", help="one JSON object per file acted on or spared")
+    r.add_argument("--now", metavar="YYYY-MM-DD", help="judge ages as on this day (default: today)")
+    r.add_argument("--trash", metavar="DIR", help="trash into this folder, mirroring the library (default: the desktop trash)")
+    r.add_argument("--confirm", action="store_true", help=f"go past the caps ({runner.MAX_FILES} files, {runner.MAX_PERCENT:g} %% of the library)")
+    r.add_argument("--timezone", help="IANA zone for capture dates without an offset and for --now (default: this machine's)")
+    u = commands.add_parser("undo", help="put back every file a journalled run (organise or rules) moved")
     u.add_argument("journal")
-    for command in (o, u):
+    for command in (o, r, u):
         command.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                              help="if another run is active on the library or an inbox, wait for it this long (default: stop at once)")
     return parser
@@ -126,11 +144,140 @@ def _library_of(journal: Path) -> str | None:
     return str(journal.parent.parent.parent) if journal.parent.parent.name == STATE_DIR else None
 
 
+def _rules_header(journal: Path) -> dict[str, object] | None:
+    """A rules journal's header (kind "rules"); one torn by a kill: what its place says
+    (LIBRARY/.mobile_backups/rules/). None for an organise journal."""
+    header, _ = runner.read_run(journal)
+    if header.get("kind") == "rules":
+        return header
+    if not header and journal.parent.name == RULES_JOURNALS and journal.parent.parent.name == STATE_DIR:
+        return {"library": str(journal.parent.parent.parent)}
+    return None
+
+
+def _print_verdict(as_json: bool):
+    def report(verdict: Verdict) -> None:
+        if as_json:
+            print(json.dumps(verdict.record(), ensure_ascii=False), flush=True)
+            return
+        where = f" -> {verdict.destination}" if verdict.destination else ""
+        print(f"{verdict.action:9} {verdict.facts.path}{where}  [{verdict.rule.name}: {verdict.reason}]", flush=True)
+
+    return report
+
+
+def _refuse(problems: list[str]) -> int:
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print("the rules file was refused as a whole: nothing was read or changed", file=sys.stderr)
+    return REFUSED
+
+
+def _rules(args: argparse.Namespace) -> int:
+    """`rules`: the rules file is refused as a whole before any file is read."""
+    try:
+        rules = load_rules(Path(args.rules).read_text(encoding="utf-8"))
+    except OSError as err:
+        return _refuse([f"cannot read {args.rules}: {err.strerror or err}"])
+    except RulesError as err:
+        return _refuse(err.problems)
+    tags = [f"rule {n} ({r.name!r}): action 'tag' assigns a Nextcloud system tag; there are no tags locally (use trash or archive)"
+            for n, r in enumerate(rules, 1) if r.action == "tag" and r.enabled]
+    if tags:
+        return _refuse(tags)
+    zone = _zone(args.timezone)
+    try:
+        now = now_of(args.now, zone) if args.now else None
+    except ValueError:
+        return _refuse([f"--now must be a day as YYYY-MM-DD, not {args.now!r}"])
+    library = Path(args.library).resolve()
+    for folder in [library, *map(Path, args.inbox)]:
+        if not folder.is_dir():
+            raise SystemExit(f"error: {folder} is not a folder: nothing was done")
+    state = library / STATE_DIR
+    inboxes = [Path(i).resolve() for i in args.inbox]
+    with run_lock(state, [str(i) for i in inboxes], "rules", args.wait):
+        guard = ContentGuard(state / GUARD)
+        backend = LocalBackend(library, inboxes, Path(args.trash) if args.trash else None, zone, guard)
+        journals = state / RULES_JOURNALS
+        for path in sorted(journals.glob("*.jsonl")) if journals.is_dir() else []:
+            if runner.unfinished(path):
+                for note in runner.finish(backend, path, guard):
+                    logging.info(note)
+        return _apply(args, rules, backend, guard, journals, now)
+
+
+def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, guard: ContentGuard, journals: Path, now: float | None) -> int:
+    """Preview (--dry-run) or run, one line per file acted on or spared, then the summary."""
+    when = now if now is not None else time.time()
+    scope = backend.scope(rules)
+    report = _print_verdict(args.json)
+    if args.dry_run:
+        preview = runner.preview(backend, rules, scope, when, guard)
+        for verdict in preview.verdicts:
+            report(verdict)
+        problem = runner.cap_problem(len(preview.acting()), backend.library_count(), guard.library_files(), runner.Caps())
+        if problem:
+            print(f"a run would stop here: {problem}", file=sys.stderr)
+        print(f"dry run: {runner.summary(preview.verdicts)}", file=sys.stderr)
+        return 0
+    try:
+        result = runner.run(backend, rules, scope, when, journals, confirm=args.confirm, last_library=guard.library_files(),
+                            guard=guard, report=report, library=str(backend.library), inboxes=[str(i) for i in backend.inboxes],
+                            trash=str(backend.trash) if backend.trash else None)
+    except runner.RunStopped as stop:
+        for verdict in stop.report.verdicts if stop.report else []:
+            report(verdict)
+        print(f"stopped: {stop}", file=sys.stderr)
+        return STOPPED
+    guard.set_library_files(result.library_files or 0)
+    for note in result.notes:
+        logging.info(note)
+    if result.journal is not None:
+        print(f"journal: {result.journal}  (undo with: python -m mobile_backups undo {result.journal})", file=sys.stderr)
+    print(runner.summary(result.outcome), file=sys.stderr)
+    return 0
+
+
+def _undo_rules(path: Path, header: dict[str, object], wait: float) -> int:
+    library = Path(str(header["library"]))
+    trash = header.get("trash")
+    with run_lock(library / STATE_DIR, [], "undo", wait):
+        guard = ContentGuard(library / STATE_DIR / GUARD)
+        backend = LocalBackend(library, [Path(str(i)) for i in header.get("inboxes") or []], Path(str(trash)) if trash else None, guard=guard)
+        notes = runner.undo(backend, path, guard)
+    for note in notes:
+        print(note)
+    return 1 if any("could not be put back" in note for note in notes) else 0
+
+
+def _came_back(library: str, decisions: list[Decision]) -> None:
+    """The organiser's side of the re-upload guard: a file a rule took, back from the phone, said once."""
+    path = Path(library) / STATE_DIR / GUARD
+    if not path.exists():
+        return
+    guard = ContentGuard(path)
+    try:
+        sizes = guard.sizes()
+        for decision in decisions:
+            if decision.destination and decision.action in ("move", "companion") and decision.item.size in sizes:
+                where = Path(library) / decision.destination
+                when = guard.report_once(LocalStore().digest(str(where))[0]) if where.is_file() else None
+                if when:
+                    print(f"{decision.item.path}: came back after clean-up ({when}): the phone may still hold it", file=sys.stderr)
+    finally:
+        guard.close()
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "rules":
+        return _rules(args)
     if args.command == "undo":
         path = Path(args.journal).resolve()
         if not path.is_file():
             raise SystemExit(f"error: no journal at {path}")
+        if (header := _rules_header(path)) is not None:
+            return _undo_rules(path, header, args.wait)
         library = _library_of(path)
         if library is None:
             raise SystemExit(f"error: {path} does not name its library: not a journal of `organise`")
@@ -164,6 +311,7 @@ def _run(args: argparse.Namespace) -> int:
             decisions = organise(store, inboxes, settings, journal, report)
             if journal is not None:
                 journal.close()
+                _came_back(library, decisions)
                 print(f"journal: {journal.path}  (undo with: python -m mobile_backups undo {journal.path})", file=sys.stderr)
     print(_summary(decisions), file=sys.stderr)
     return 0

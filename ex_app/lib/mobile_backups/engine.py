@@ -108,7 +108,7 @@ def analyse(store: Store, entry: Entry, zone: tzinfo | None, seconds: float = RE
         except OSError as err:
             item.problem = _why_not(err)
             return item
-        item.camera, item.content_id, item.damage = info.camera, info.content_id, info.damage
+        item.camera, item.content_id, item.damage, item.user_comment = info.camera, info.content_id, info.damage, info.user_comment
         if info.problem:
             item.problem = f"{info.problem}; left alone"
             return item

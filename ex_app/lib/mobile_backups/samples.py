@@ -43,6 +43,7 @@ _PathLike = str | os.PathLike[str]
 _Size = tuple[int, int]
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
+_USER_COMMENT = 0x9286
 _TAGS = {  # Exif field: (IFD, tag)
     "date_time_original": (_EXIF_IFD, 0x9003),
     "sub_sec_time_original": (_EXIF_IFD, 0x9291),
@@ -80,6 +81,7 @@ class Exif:
     orientation: int | None = None
     lens_model: str | None = None
     gps: tuple[float, float] | None = None  # latitude, longitude in degrees
+    user_comment: str | None = None  # EXIF UserComment (ASCII character code): iOS writes "Screenshot"
 
 
 def exif_bytes(exif: Exif) -> bytes:
@@ -96,6 +98,8 @@ def exif_bytes(exif: Exif) -> bytes:
             degrees, minutes = divmod(abs(value) * 60, 60)
             gps[ref_tag] = positive if value >= 0 else negative
             gps[ref_tag + 1] = (float(int(degrees)), float(int(minutes)), round((minutes % 1) * 60, 4))
+    if exif.user_comment is not None:
+        out.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"ASCII\0\0\0" + exif.user_comment.encode("ascii")
     return out.tobytes()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .core.layout import within
 from .core.source import ByteSource
 
 PARTIAL = ".mobile-backups-partial"  # a copy under way across filesystems: one short fixed name per folder
@@ -27,11 +28,6 @@ class Changed(OSError):
 
 class OutsideLibrary(OSError):
     """A symbolic link in the library leads out of it: nothing is written through it."""
-
-
-def within(path: str, folder: str) -> bool:
-    folder = folder.rstrip("/")
-    return path == folder or path.startswith(folder + "/")
 
 
 @dataclass(frozen=True)

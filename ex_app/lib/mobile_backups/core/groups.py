@@ -49,6 +49,7 @@ class Item:
     head: str | None = None  # hash of the first HEAD_BYTES, read with the metadata: tells same-size files apart
     content_id: str | None = None  # Apple's live-photo identifier (still: MediaGroupUUID; video: content.identifier)
     live_peer: str | None = None  # path of the file the server links it with as a live photo (Nextcloud's files-live-photo)
+    user_comment: str | None = None  # EXIF/XMP UserComment ("Screenshot" in iOS screenshots)
 
     @property
     def name(self) -> str:

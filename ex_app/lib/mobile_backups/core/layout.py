@@ -128,3 +128,9 @@ def render(layout: Layout, taken: datetime, *, kind: str, camera: str | None, fi
     elif not re.search(r"\{(filename|ext)\}", layout.template.rsplit("/", 1)[-1]):
         rendered[-1] = _clean(rendered[-1]) + PurePosixPath(filename).suffix
     return "/".join([safe_name(part) for part in rendered[:-1]] + [file_name(rendered[-1])])
+
+
+def within(path: str, folder: str) -> bool:
+    """The path is the folder or below it (`/`-separated paths)."""
+    folder = folder.rstrip("/")
+    return path == folder or path.startswith(folder + "/")

@@ -75,6 +75,8 @@ MAX_GIF_BLOCKS = 256  # GIF extensions before the first image
 MAX_GIF_SUB_BLOCKS = 16384  # sub-blocks walked in a GIF (an XMP extension of 100 KB: about 1,500)
 APPLE_MAKER_NOTE = b"Apple iOS\x00"
 MAX_NOTE_ENTRIES = 512  # the IFDs walked for the maker note: real ones have a few dozen entries
+MAX_COMMENT = 256  # bytes of an EXIF or XMP UserComment kept: "Screenshot" is what is looked for
+XMP_COMMENT = "{http://ns.adobe.com/exif/1.0/}UserComment"  # iOS PNG screenshots: exif:UserComment in XMP
 
 
 class CorruptMedia(Exception):
@@ -106,6 +108,11 @@ class MediaInfo:
         return " ".join(p for p in (make.strip(), model.strip()) if p) or None
 
     @property
+    def user_comment(self) -> str | None:
+        """EXIF or XMP UserComment: "Screenshot" in iOS screenshots."""
+        return self.exif.get("UserComment") or self.xmp.get("exif:UserComment") or None
+
+    @property
     def content_id(self) -> str | None:
         """Apple's live-photo identifier: the same in a still and its video."""
         return self.exif.get("MediaGroupUUID") or self.quicktime.get("com.apple.quicktime.content.identifier") or None
@@ -115,7 +122,7 @@ def read_media_info(reader: BlockReader) -> MediaInfo:
     """Metadata of any supported container; `problem` says why a file is unusable, `damage` what is
     wrong with one whose metadata was read (a structural error after it, an end that is missing)."""
     head = reader.pread(0, 32)
-    container = _container(head)
+    container = container_of(head)
     info = MediaInfo(container=container)
     if container is None:
         info.problem = "not a recognised photo or video format (content does not match any known signature)"
@@ -136,7 +143,8 @@ def read_media_info(reader: BlockReader) -> MediaInfo:
     return info
 
 
-def _container(head: bytes) -> str | None:
+def container_of(head: bytes) -> str | None:
+    """The container a file's first 32 bytes announce (jpeg, png, heif, quicktime, ...), or None."""
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -170,7 +178,30 @@ def exif_from_tiff(data: bytes) -> dict[str, str]:
     picked = _pick_exif(exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False))
     if (content_id := apple_content_id(data)) is not None:
         picked["MediaGroupUUID"] = content_id
+    if (comment := user_comment(data)) is not None:
+        picked["UserComment"] = comment
     return picked
+
+
+def user_comment(tiff: bytes) -> str | None:
+    """The EXIF UserComment (0x9286, in the Exif IFD): iOS writes "Screenshot" into its screenshots.
+
+    exifread skips this tag unless asked for every detail of the file, so this reads the one value: its
+    8-byte character code ("ASCII", "UNICODE" in the block's byte order, or zeros), then at most
+    MAX_COMMENT bytes of text."""
+    if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    order = "<" if tiff[:2] == b"II" else ">"
+    exif_ifd = _ifd_value(tiff, order, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), _EXIF_IFD)
+    found = _ifd_value(tiff, order, exif_ifd[1], 0x9286) if exif_ifd else None
+    if found is None or len(found[0]) <= 8:
+        return None
+    code, text = found[0][:8], found[0][8 : 8 + MAX_COMMENT]
+    if code.startswith(b"UNICODE"):
+        value = text.decode("utf-16-le" if order == "<" else "utf-16-be", "replace")
+    else:
+        value = text.decode("utf-8" if code.startswith(b"\x00") else "ascii", "replace")
+    return value.strip("\x00 ").strip() or None
 
 
 def apple_content_id(tiff: bytes) -> str | None:
@@ -339,21 +370,34 @@ def parse_xmp(packet: bytes) -> dict[str, str]:
     text: list[str] = []
     current: list[str] = []  # the date property whose text is being read
 
+    comment: list[str] = []  # the text inside exif:UserComment (its rdf:Alt/rdf:li), while in it
+    in_comment = [False]
+
     def element(name: str, attributes: dict[str, str]) -> None:
         for key, value in attributes.items():
             if (prop := XMP_DATES.get("{" + key)) is not None:
                 found.setdefault(prop, value.strip())
+            elif "{" + key == XMP_COMMENT:
+                found.setdefault("exif:UserComment", value.strip()[:MAX_COMMENT])
         current[:] = [XMP_DATES["{" + name]] if "{" + name in XMP_DATES else []
         text.clear()
+        if "{" + name == XMP_COMMENT:
+            in_comment[0] = True
 
     def characters(data: str) -> None:
         if current:
             text.append(data)
+        if in_comment[0] and sum(map(len, comment)) < MAX_COMMENT:
+            comment.append(data)
 
     def element_end(name: str) -> None:
         if current and (value := "".join(text).strip()):
             found.setdefault(current[0], value)
         current.clear()
+        if "{" + name == XMP_COMMENT:
+            in_comment[0] = False
+            if value := "".join(comment).strip()[:MAX_COMMENT]:
+                found.setdefault("exif:UserComment", value)
 
     parser = expat.ParserCreate(namespace_separator="}")
     parser.buffer_text = True
@@ -472,7 +516,7 @@ def _png(reader: BlockReader, info: MediaInfo) -> None:
 
 def _undated(info: MediaInfo) -> bool:
     """No capture date read yet: only then are the costlier places read (a PNG's tail, a TIFF's XMP)."""
-    return not (info.exif.get("DateTimeOriginal") or info.exif.get("DateTimeDigitized") or info.xmp)
+    return not (info.exif.get("DateTimeOriginal") or info.exif.get("DateTimeDigitized") or set(info.xmp) & set(XMP_DATES.values()))
 
 
 def _png_raw_profile(data: bytes, compressed: bool, info: MediaInfo) -> None:

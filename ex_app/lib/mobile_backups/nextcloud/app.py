@@ -23,6 +23,7 @@ from nc_py_api.ex_app import setup_nextcloud_logging
 
 from .app_state import AppState
 from .forms import admin_form, personal_form
+from .rules_app import RulesService
 from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .store import AppAuth, NextcloudStore
 from .ui_entries import register_ui
@@ -92,6 +93,7 @@ class App:
         self.storage = storage
         self.queue = WorkQueue(storage / "queue.sqlite")
         self.state = AppState(storage / "state.sqlite")
+        self.rules = RulesService(self)
         self.organiser = Organiser(lambda user: NextcloudStore(auth, user), self.queue, storage, self.config_for, self.batch_done)
         self._configs: dict[str, tuple[float, UserConfig, AdminConfig]] = {}
         self._admin: tuple[float, AdminConfig] | None = None
@@ -119,7 +121,7 @@ class App:
     def start(self) -> None:
         if self._enabled_flag.exists():  # a restart of an enabled app: AppAPI will not call /enabled again
             self._set_enabled(True)
-        for target in (self.organiser.run, self._sweep_forever):
+        for target in (self.organiser.run, self._sweep_forever, self.rules.schedule_forever):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)

@@ -8,6 +8,7 @@ defaults shown here are the code's, so what the form shows is what is in force.
 from __future__ import annotations
 
 from ..core.layout import TOKENS
+from .rules_settings import admin_fields, personal_fields
 from .settings import ADMIN_DEFAULTS, MAX_SWEEP, MIN_SWEEP
 
 SECTION = "declarative_settings"  # AppAPI's own section, in admin and personal settings
@@ -48,6 +49,7 @@ def admin_form(settings_url: str) -> dict:
                   d["allowed_groups"], "family, staff"),
             {"id": "users_may_change_layout", "title": "Personal layouts", "type": "checkbox", "default": True,
              "label": "Users may choose their own layout template"},
+            *admin_fields(),
         ],
     }
 
@@ -66,5 +68,6 @@ def personal_form(settings_url: str) -> dict:
             _text("library_folder", "Library folder", "Where organised photos and videos go.", "", ADMIN_DEFAULTS["default_library_folder"]),
             _text("layout", "Layout", f"Example: {{year}}/{{month}} puts IMG_1234.jpg taken on 24 Nov 2024 into Photos/2024/11/. "
                   f"Tokens: {TOKEN_LIST}", "", ADMIN_DEFAULTS["default_layout"]),
+            *personal_fields(),
         ],
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -101,12 +102,15 @@ def status(organiser: Organiser, enabled: bool, last_sweep: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def undo_run(organiser: Organiser, run: str) -> str:
+def undo_run(organiser: Organiser, run: str, rules_undo: Callable[[str], str | None] = lambda run: None) -> str:
+    """`rules_undo`: the answer for a rules run (USER/run-…), None when `run` is not one."""
+    if (text := rules_undo(run)) is not None:
+        return text
     match = _RUN.match(run.strip())
     path = organiser.storage / "journals" / f"{run.strip()}.jsonl"
     if not match or not path.is_file():
         known = ", ".join(r for r, _, _ in runs(organiser.storage / "journals")) or "none"
-        return f"No run {run!r}. Runs are USER/DATE; known: {known}\n"
+        return f"No run {run!r}. Runs are USER/DATE (clean-up rules: USER/run-…); known: {known}\n"
     user = match[1]
     put_back: list[str] = []
     notes = undo(organiser.store_for(user), path, put_back)

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from ..engine import within
 from . import occ, pages
 from .app import App
-from .settings import PERSONAL_KEYS, UserConfig, check, example_destination, folder_problem
+from .settings import PERSONAL_KEYS, PERSONAL_OF_ADMIN, UserConfig, check, example_destination, folder_problem
 from .ui_entries import TOP_MENU
 
 router = APIRouter()
@@ -84,7 +84,7 @@ def occ_status(request: Request, body: dict) -> Response:
 def occ_undo(request: Request, body: dict) -> Response:
     arguments, _ = _occ(request, body)
     run = str(arguments.get("run") or "")
-    return Response(occ.undo_run(app().organiser, run), media_type="text/plain")
+    return Response(occ.undo_run(app().organiser, run, app().rules.undo_text), media_type="text/plain")
 
 
 # --- the personal settings page (plain users cannot save the declarative form on Nextcloud 34) -----
@@ -96,15 +96,18 @@ def page(html: str, status: int = 200) -> HTMLResponse:
 
 def _settings_page(user: str, message: str = "", problems: dict | None = None, tried: dict | None = None,
                    fresh: bool = True) -> HTMLResponse:
-    """`fresh`: read the settings again (the declarative form may have changed them); not after our own save."""
+    """`fresh`: read the settings again (the declarative form may have changed them); not after our own save.
+    `tried`: the values of a refused save, shown in the fields to be corrected."""
     config = app().config_for(user, fresh=fresh)
     saved = tried if tried is not None else config.saved
     problems = {**config.problems, **(problems or {})}
     admin = app().admin()
+    refused = bool(problems) and tried is not None
     html = pages.settings_page(user, config.values, saved, problems, example_destination(config.values),
                                may_change_layout=admin.values["users_may_change_layout"] not in ("0", "false"),
-                               enabled=config.enabled, why_disabled=config.why_disabled, message=message)
-    return page(html, 422 if problems and tried is not None else 200)
+                               enabled=config.enabled, why_disabled=config.why_disabled, message=message,
+                               defaults={key: admin.values[base] for key, base in PERSONAL_OF_ADMIN.items()}, refused=refused)
+    return page(html, 422 if refused else 200)
 
 
 @router.get("/settings")
@@ -124,18 +127,19 @@ async def settings_post(request: Request) -> HTMLResponse:
     values = {k: v for k, v in values.items() if k in PERSONAL_KEYS}
     problems = await run_in_threadpool(app().save_personal, user, values)
     if problems:
-        return await run_in_threadpool(_settings_page, user, "Not saved: " + "; ".join(problems.values()), problems, values, False)
+        return await run_in_threadpool(_settings_page, user, "Not saved", problems, values, False)
     return await run_in_threadpool(_settings_page, user, "Saved.", None, None, False)
 
 
 @router.get("/example")
 def example(request: Request, layout: str = "", library: str = "") -> JSONResponse:
-    """The live example on the settings page."""
+    """The live example on the settings page; for values that cannot be used, the problem of each field and the
+    example of the settings still in force (the page shows them apart)."""
     config = app().config_for(user_of(request))
     values = {**config.values, **{k: v for k, v in (("layout", layout), ("library_folder", library)) if v.strip()}}
-    problems = check({"layout": values["layout"], "library_folder": values["library_folder"]})
+    problems = {key: pages.field_problem(problem) for key, problem in check({"layout": values["layout"], "library_folder": values["library_folder"]}).items()}
     if problems:
-        return JSONResponse({"problem": "; ".join(problems.values())})
+        return JSONResponse({"problem": "; ".join(problems.values()), "problems": problems, "in_force": example_destination(config.values)})
     return JSONResponse({"example": example_destination(values)})
 
 
@@ -181,15 +185,27 @@ def files_preview(request: Request, body: dict) -> dict:
     return {"redirect_handler": f"{TOP_MENU}/preview"}
 
 
+def _file_id(text: str) -> int | None:
+    """The first id of `fileId` or `fileIds` (what the embedded page receives: one or several, comma-separated)."""
+    first = text.split(",")[0].strip()
+    return int(first) if first.isdigit() else None
+
+
 @router.get("/preview")
-def preview(request: Request, fileId: int | None = None, folder: str = "") -> HTMLResponse:
+def preview(request: Request, fileId: str = "", fileIds: str = "", folder: str = "") -> HTMLResponse:
+    """What organising a folder (by id or path) would do; with neither, the user's inbox folders."""
     user = user_of(request)
     store = app().organiser.store_for(user)
-    if fileId is not None:
-        folder = store.path_of(fileId) or ""
-    folder = folder.strip("/")
     config = app().config_for(user)
-    if folder_problem(folder, "folder"):
+    ids = fileId or fileIds
+    if not ids and not folder:
+        return page(pages.preview_page("", app().organiser.preview(user), config.library, inboxes=config.inboxes))
+    if ids:
+        file_id = _file_id(ids)
+        folder = (store.path_of(file_id) if file_id is not None else None) or ""
+    folder = folder.strip("/")
+    node = None if folder_problem(folder, "folder") else store.stat(folder)
+    if node is None or not node.is_folder:
         return page(pages.preview_page(folder, [], config.library, "No such folder in your files."), 404)
     if _in_library(config, folder):
         return page(pages.preview_page(folder, [], config.library, f"{folder} is already in your library."))

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..core.layout import DEFAULT_LAYOUT, Layout, LayoutError, parse_layout, render
 from ..engine import within
+from .rules_settings import ADMIN_RULES_DEFAULTS, check_value as rules_problem
 
 ADMIN_DEFAULTS = {
     # InstantUpload: Android's default; Photos: iOS (there it is the library too); AutoUpload: branded Android apps
@@ -29,6 +30,7 @@ ADMIN_DEFAULTS = {
     "access": "everyone",  # or "groups": only members of allowed_groups
     "allowed_groups": "",
     "users_may_change_layout": "1",
+    **ADMIN_RULES_DEFAULTS,  # the clean-up rules' presets, schedule and caps (rules_settings.py)
 }
 PERSONAL_KEYS = ("organise", "inbox_folders", "library_folder", "layout")
 PERSONAL_OF_ADMIN = {"inbox_folders": "default_inbox_folders", "library_folder": "default_library_folder", "layout": "default_layout"}
@@ -118,6 +120,8 @@ def check(values: Mapping[str, str]) -> dict[str, str]:
             problems[key] = f"access must be 'everyone' or 'groups', not {value!r}"
         elif key in ("users_may_change_layout", "organise") and value not in ("0", "1", "true", "false"):
             problems[key] = f"{key} must be on or off, not {value!r}"
+        elif key in ADMIN_RULES_DEFAULTS and (problem := rules_problem(key, value)):
+            problems[key] = problem
     return problems
 
 

@@ -21,10 +21,10 @@ from ...core.media import (
     MAX_METADATA,
     CorruptMedia,
     _boxes,
-    _container,
     _heif_items,
     _heif_locations,
     _small,
+    container_of,
     read_media_info,
 )
 from ...core.source import BlockReader, OverBudget
@@ -78,7 +78,7 @@ class Probe:
 
 def probe(reader: BlockReader) -> Probe:
     """The file's format and what a transform would lose; `problem` says why it could not be read."""
-    found = Probe(format=_container(reader.pread(0, 32)))
+    found = Probe(format=container_of(reader.pread(0, 32)))
     try:
         if found.format == "jpeg":
             _jpeg(reader, found)

@@ -1,0 +1,158 @@
+"""Which files a rule takes, which it spares and why: one verdict per file and rule. Pure: no I/O.
+
+A file is taken by the first retention rule that matches it (it is gone after that); quality rules
+each see every file that no retention rule took."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..core.layout import within
+from .facts import FileFacts, kinds_of
+from .model import KEEP_TAG, Rule, glob_regex
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where rules look by default, and what they never touch (archives, the app's own state)."""
+
+    library: str  # relative to the root ("" locally, where the library is the root)
+    inboxes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()  # the app's state, and every rule's archive (archived files are not taken again)
+
+    @classmethod
+    def of(cls, library: str, inboxes: Iterable[str], rules: Iterable[Rule], state: Iterable[str] = ()) -> Scope:
+        archives = tuple(rule.archive_to for rule in rules if rule.archive_to)
+        return cls(library, tuple(inboxes), tuple(state) + archives)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    facts: FileFacts
+    rule: Rule
+    action: str  # the rule's action, or "exempt" (a file the rule would take, spared), or "skip" (cannot be judged)
+    reason: str
+    destination: str | None = None  # archive: the new path, relative to the root
+
+    def record(self) -> dict[str, object]:
+        return {"source": self.facts.path, "rule": self.rule.name, "action": self.action,
+                "destination": self.destination, "reason": self.reason, "size": self.facts.size}
+
+
+@lru_cache(maxsize=256)
+def _glob(glob: str):  # type: ignore[no-untyped-def]
+    return glob_regex(glob)
+
+
+def in_folders(rule: Rule, facts: FileFacts, scope: Scope) -> bool:
+    if any(within(facts.path, folder) for folder in scope.excluded if folder):
+        return False
+    if rule.folders:
+        return any(_glob(glob).match(facts.folder) for glob in rule.folders)
+    return any(folder == "" or within(facts.path, folder) for folder in (scope.library, *scope.inboxes))
+
+
+def _age_basis(rule: Rule, facts: FileFacts) -> tuple[float | None, str]:
+    return {"capture": (facts.capture, "taken"), "upload": (facts.upload, "uploaded"),
+            "modified": (facts.mtime, "modified")}[rule.age_from]
+
+
+def _days(seconds: float) -> str:
+    days = int(seconds // DAY)
+    return f"{days} day" + ("" if days == 1 else "s")
+
+
+def exemption(rule: Rule, facts: FileFacts) -> str | None:
+    """Why the rule must spare this file, if it must."""
+    on = rule.exemptions
+    if "favorite" in on and facts.favorite:
+        return "a favourite"
+    if "keep" in on and KEEP_TAG in {t.lower() for t in facts.tags}:
+        return f"tagged “{KEEP_TAG}”"
+    if "shared" in on and facts.shared_by is not None:
+        return "shared" if facts.shared_by == facts.path else f"in a shared folder ({facts.shared_by})"
+    if "mount" in on and facts.mount:
+        return f"on {facts.mount}, not in your own storage"
+    if "edited" in on and facts.edited_after_upload:
+        return "edited after it was uploaded"
+    return None
+
+
+def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict | None:
+    """The rule's verdict on the file, or None when the rule does not concern it at all."""
+    kinds = kinds_of(facts.path, facts.user_comment)
+    if not kinds or (rule.kinds and not rule.kinds & kinds):
+        return None
+    if not in_folders(rule, facts, scope):
+        return None
+    if rule.names and not any(fnmatch.fnmatchcase(facts.name.lower(), glob.lower()) for glob in rule.names):
+        return None
+    if facts.size < rule.min_size:
+        return None
+    if rule.formats and facts.format not in rule.formats:
+        return None
+    if rule.duplicates and facts.duplicate_of is None:
+        return None
+    if rule.larger_than_mp is not None and facts.megapixels is not None and facts.megapixels <= rule.larger_than_mp:
+        return None
+    why: list[str] = []
+    if rule.duplicates:
+        why.append(f"identical to {facts.duplicate_of}")
+    if rule.is_retention:
+        when, verb = _age_basis(rule, facts)
+        if when is None:
+            return Verdict(facts, rule, "skip", f"no {rule.age_from} time known: its age cannot be told")
+        age = now - when
+        assert rule.older_than_days is not None
+        if age < rule.older_than_days * DAY:
+            return None
+        why.append(f"{verb} {_days(age)} ago")
+    if facts.live_video:
+        return Verdict(facts, rule, "skip", f"the video of a live photo ({facts.live_peer}): it goes and comes back with its still")
+    spared = exemption(rule, facts)
+    if spared:
+        return Verdict(facts, rule, "exempt", spared)
+    matched = sorted(kinds & rule.kinds) if rule.kinds else sorted(kinds)
+    reason = "; ".join([" and ".join(matched)] + why)
+    return Verdict(facts, rule, rule.action, reason, destination(rule, facts, scope))
+
+
+def destination(rule: Rule, facts: FileFacts, scope: Scope) -> str | None:
+    """Where an archived file goes: the archive folder, keeping the file's path below the library
+    (Photos/2023/05/x → Archive/2023/05/x), or below the root for a file outside it."""
+    if rule.action != "archive":
+        return None
+    assert rule.archive_to is not None
+    return posixpath.join(rule.archive_to, below_library(facts.path, scope))
+
+
+def below_library(path: str, scope: Scope) -> str:
+    """A file's path below the library, or below the root for one outside it. Locally an inbox outside
+    the library has absolute paths: its files keep the inbox's name (/home/u/Phone/x → Phone/x)."""
+    if scope.library and within(path, scope.library):
+        return path[len(scope.library) + 1:]
+    if posixpath.isabs(path):
+        inbox = next((i for i in scope.inboxes if within(path, i)), posixpath.dirname(path))
+        return posixpath.join(posixpath.basename(inbox.rstrip("/")), path[len(inbox.rstrip("/")) + 1:])
+    return path
+
+
+def verdicts(rules: Iterable[Rule], files: Iterable[FileFacts], now: float, scope: Scope) -> list[Verdict]:
+    """Every verdict of every rule, in rule order per file."""
+    active = [rule for rule in rules if rule.enabled]
+    found: list[Verdict] = []
+    for facts in files:
+        for rule in active:
+            verdict = evaluate(rule, facts, now, scope)
+            if verdict is None:
+                continue
+            found.append(verdict)
+            if rule.is_retention and verdict.action == rule.action:
+                break  # taken: later rules see it no more
+    return found

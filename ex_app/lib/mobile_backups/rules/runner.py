@@ -1,0 +1,283 @@
+"""A rules run: find the verdicts, stop at the caps, journal each action before it happens, act
+through a backend, and undo a run from its journal. The same code serves the local `rules`
+command and the ExApp; a backend (local folder, Nextcloud) only gathers facts and acts.
+
+A run is safe to kill at any moment: an action is journalled (`act`) before it happens and
+marked (`acted`) with what undoing it needs after; `settle` decides, after a kill, whether an
+unmarked action happened.
+
+What a backend may add through the facts (`FileFacts.extra`), all optional:
+- `extra["problem"]`: the file could not be read (damaged, not a known format): every rule that would
+  take it skips it with that reason (a file that cannot be understood stays where it is);
+- `extra["journal"]` (set by `recheck`): a JSON-able dict written into the `act` record as `backend`
+  before the action, so that `settle` and `undo` find what they need (final names, a live video).
+What `act` returns may list under `files` every file the action took (dicts with `hash`, `size`,
+`path`): the guard remembers each; without it, the guard remembers the file's own hash. Its
+`destination`, if any, is where the file went (a name with a counter, the trash), for the report;
+its `note`, something the user should know (a live video that could not follow)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..journal import Journal
+from .facts import FileFacts
+from .match import Scope, Verdict, verdicts
+from .model import QUALITY_ACTIONS, Rule
+
+log = logging.getLogger("mobile_backups")
+MAX_FILES = 500  # a run that would act on more stops and asks for confirmation
+MAX_PERCENT = 10.0  # … or on more than this share of the library
+SHRUNK = 0.5  # a library that holds less than half of what it held last time is not read as "everything is old"
+
+
+class Backend(Protocol):
+    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]: ...  # the candidates
+    def library_count(self) -> int: ...  # media files the library holds now (caps; a missing mount)
+    def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]: ...  # facts now, or why not
+    def act(self, verdict: Verdict) -> dict[str, object]: ...  # do it; what undoing it needs
+    def settle(self, record: dict[str, object]) -> dict[str, object] | None: ...  # after a kill: did it happen?
+    def undo(self, record: dict[str, object]) -> str: ...  # put it back, verified; a note for the report
+
+
+class Guard(Protocol):
+    """What content a rule took, so that the same content coming back from a phone is not taken again."""
+
+    def returned(self, content_hash: str) -> str | None: ...  # when it was taken before, if it was
+    def remember(self, content_hash: str, path: str, rule: str, size: int | None = None) -> None: ...
+    def forget(self, content_hash: str) -> None: ...  # an undo put it back: it did not come from a phone
+
+
+class RunStopped(Exception):
+    """The run did not act: a cap needs confirmation, or the library cannot be trusted. `report`:
+    the preview it stopped at."""
+
+    def __init__(self, problem: str, report: Report | None = None) -> None:
+        super().__init__(problem)
+        self.report = report
+
+
+@dataclass
+class Caps:
+    max_files: int = MAX_FILES
+    max_percent: float = MAX_PERCENT
+
+
+@dataclass
+class Report:
+    verdicts: list[Verdict] = field(default_factory=list)  # the preview
+    done: list[Verdict] = field(default_factory=list)
+    outcome: list[Verdict] = field(default_factory=list)  # after a run: each verdict as it ended (left alone: skip)
+    notes: list[str] = field(default_factory=list)  # what the user should know beyond the verdicts
+    journal: Path | None = None
+    library_files: int | None = None  # what the library held when the run started (for the next run's check)
+
+    def acting(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.action not in ("exempt", "skip")]
+
+
+CAME_BACK = "came back after clean-up ({}): the phone may still hold it; kept"
+
+
+def unavailable(verdict: Verdict) -> str | None:
+    """Why an action cannot be done yet. The one place the quality transforms (rules/quality/) replace."""
+    return "quality actions are not available yet" if verdict.action in QUALITY_ACTIONS else None
+
+
+def _spared(verdict: Verdict, guard: Guard | None) -> Verdict:
+    """A verdict that acts, or a skip: the backend could not read the file, its content came back
+    after a rule took it (known when the backend hashed it), or the action is not available."""
+    if verdict.action in ("exempt", "skip"):
+        return verdict
+    facts = verdict.facts
+    why = facts.extra.get("problem") or unavailable(verdict)
+    if why is None and guard is not None and facts.hash and (when := guard.returned(facts.hash)):
+        why = CAME_BACK.format(when)
+    return verdict if why is None else Verdict(facts, verdict.rule, "skip", str(why))
+
+
+def preview(backend: Backend, rules: list[Rule], scope: Scope, now: float, guard: Guard | None = None) -> Report:
+    return Report([_spared(v, guard) for v in verdicts(rules, backend.files(scope, rules), now, scope)])
+
+
+def cap_problem(acting: int, library: int, last_library: int | None, caps: Caps) -> str | None:
+    """Why a run must stop before acting, if it must."""
+    if last_library and library < last_library * SHRUNK:
+        return (f"the library looks much smaller than last time ({library} files, {last_library} before): "
+                "a folder or storage may be missing; nothing was done")
+    if acting > caps.max_files:
+        return f"it would act on {acting} files, more than the limit of {caps.max_files}: confirm to go on"
+    if library and acting * 100 > caps.max_percent * library:
+        return (f"it would act on {acting} of {library} files ({acting * 100 / library:.0f} %), more than "
+                f"{caps.max_percent:g} % of the library: confirm to go on")
+    return None
+
+
+def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals: Path, *, confirm: bool = False,
+        caps: Caps = Caps(), last_library: int | None = None, guard: Guard | None = None,
+        report: Callable[[Verdict], None] = lambda v: None, **meta: object) -> Report:
+    """Preview, check the caps, then act on every verdict, journalled. Raises RunStopped when a cap
+    stops it (nothing done)."""
+    result = preview(backend, rules, scope, now, guard)
+    library = result.library_files = backend.library_count()
+    problem = cap_problem(len(result.acting()), library, last_library, caps)
+    if problem and (not confirm or problem.startswith("the library looks")):
+        raise RunStopped(problem, result)
+    if not result.acting():
+        result.outcome = list(result.verdicts)
+        for verdict in result.outcome:
+            report(verdict)
+        return result
+    journal = Journal.new_run(journals, kind="rules", rules=[r.name for r in rules], library_files=library, **meta)
+    result.journal = journal.path
+    step = 0
+    try:
+        for verdict in result.verdicts:
+            if verdict.action not in ("exempt", "skip"):
+                step += 1
+                verdict = _act(backend, journal, step, verdict, guard, result)
+            result.outcome.append(verdict)
+            report(verdict)
+    finally:
+        journal.close()
+    return result
+
+
+def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard: Guard | None, result: Report) -> Verdict:
+    """One action, journalled before and after; the verdict as it ended (a skip with the reason when left alone)."""
+    try:
+        facts, why_not = backend.recheck(verdict)
+    except OSError as err:
+        facts, why_not = None, f"could not be read again: {err.strerror or err}"
+    if facts is not None and guard and facts.hash and (when := guard.returned(facts.hash)):
+        facts, why_not = None, CAME_BACK.format(when)
+    if facts is None:
+        return Verdict(verdict.facts, verdict.rule, "skip", str(why_not))
+    verdict = Verdict(facts, verdict.rule, verdict.action, verdict.reason, verdict.destination)
+    journal.write(op="act", step=step, rule=verdict.rule.name, action=verdict.action, path=facts.path, file_id=facts.file_id,
+                  size=facts.size, hash=facts.hash, destination=verdict.destination, live_peer=facts.live_peer,
+                  duplicate_of=facts.duplicate_of, backend=facts.extra.get("journal"), time=time.time())
+    try:
+        undo_info = backend.act(verdict)
+    except OSError as err:
+        journal.write(op="failed", step=step, error=str(err))
+        return Verdict(facts, verdict.rule, "skip", f"not done: {err}")
+    journal.write(op="acted", step=step, undo=undo_info)
+    if undo_info.get("note"):
+        result.notes.append(f"{facts.path}: {undo_info['note']}")
+    _remember(guard, {"path": facts.path, "rule": verdict.rule.name, "action": verdict.action, "size": facts.size,
+                      "hash": facts.hash, "duplicate_of": facts.duplicate_of}, undo_info)
+    result.done.append(verdict)
+    where = undo_info.get("destination")
+    return verdict if where is None else Verdict(facts, verdict.rule, verdict.action, verdict.reason, str(where))
+
+
+def _taken(record: dict[str, object], undo_info: dict[str, object]) -> list[dict[str, object]]:
+    """Every file an action took (the backend's `files`, else the file itself)."""
+    files = undo_info.get("files")
+    return list(files) if isinstance(files, list) else [{"hash": record.get("hash"), "size": record.get("size"), "path": record.get("path")}]
+
+
+def _remember(guard: Guard | None, record: dict[str, object], undo_info: dict[str, object]) -> None:
+    """The guard learns what a rule took, but not a duplicate: its content is still in the library."""
+    if guard is None or record.get("action") not in ("trash", "archive") or record.get("duplicate_of"):
+        return
+    for taken in _taken(record, undo_info):
+        if taken.get("hash"):
+            guard.remember(str(taken["hash"]), str(taken.get("path") or record["path"]), str(record["rule"]), taken.get("size"))  # type: ignore[arg-type]
+
+
+@dataclass
+class Step:
+    record: dict[str, object]
+    undo: dict[str, object] | None = None  # None: not known to have happened
+    failed: bool = False
+    undone: bool = False
+
+
+def read_run(path: Path) -> tuple[dict[str, object], list[Step]]:
+    """A rules journal's header and steps; a torn last line (a kill mid-write) is ignored."""
+    header: dict[str, object] = {}
+    steps: dict[int, Step] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            op, step = record.get("op"), record.get("step")
+            if op == "run":
+                header = record
+            elif op == "act":
+                steps[step] = Step(record)
+            elif step in steps:
+                if op == "acted":
+                    steps[step].undo = record.get("undo") or {}
+                elif op == "failed":
+                    steps[step].failed = True
+                elif op == "undone":
+                    steps[step].undone = True
+    return header, list(steps.values())
+
+
+def unfinished(path: Path) -> bool:
+    """A journal with an action a kill left unmarked (neither acted nor failed)."""
+    return any(step.undo is None and not step.failed for step in read_run(path)[1])
+
+
+def finish(backend: Backend, path: Path, guard: Guard | None = None) -> list[str]:
+    """After a kill: mark every journalled action that did happen (the backend finds out), so that
+    undo knows what to put back."""
+    notes: list[str] = []
+    _, steps = read_run(path)
+    journal = None
+    for step in steps:
+        if step.undo is None and not step.failed:
+            undo_info = backend.settle(step.record)
+            journal = journal or Journal(path)
+            if undo_info is None:
+                journal.write(op="failed", step=step.record["step"], error="interrupted before it happened")
+            else:
+                journal.write(op="acted", step=step.record["step"], undo=undo_info)
+                _remember(guard, step.record, undo_info)
+                notes.append(f"{step.record['path']}: an interrupted {step.record['action']} had happened; journalled")
+    if journal:
+        journal.close()
+    return notes
+
+
+def undo(backend: Backend, path: Path, guard: Guard | None = None) -> list[str]:
+    """Put back everything a rules run did, newest first; each file verified by the backend."""
+    notes = finish(backend, path, guard)
+    _, steps = read_run(path)
+    journal = Journal(path)
+    try:
+        for step in reversed(steps):
+            if step.undo is None or step.undone:
+                continue
+            record = dict(step.record, undo=step.undo)
+            try:
+                notes.append(backend.undo(record))
+            except OSError as err:
+                notes.append(f"{step.record['path']}: could not be put back: {err}")
+                continue
+            for taken in _taken(step.record, step.undo) if guard else ():
+                if taken.get("hash"):
+                    guard.forget(str(taken["hash"]))  # type: ignore[union-attr]
+            journal.write(op="undone", step=step.record["step"])
+    finally:
+        journal.close()
+    return notes
+
+
+def summary(verdicts_: Iterable[Verdict]) -> str:
+    counts: dict[str, int] = {}
+    for verdict in verdicts_:
+        counts[verdict.action] = counts.get(verdict.action, 0) + 1
+    return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing to do"
