@@ -94,6 +94,7 @@ def test_reencode_only_above_the_quality(tmp_path: Path) -> None:
     assert exiftool(Path(result.output))["DateTimeOriginal"] == "2024:05:01 10:11:12"
     low = samples.phone_photo(tmp_path / "low.jpg", "jpeg", size=(800, 600), quality=75)
     assert "quality about 75" in transforms.reencode(low, tmp_path / "low.q80.jpg", quality=80, above_quality=90).skipped
+    assert "not above 80" in transforms.reencode(low, tmp_path / "low.q80.jpg", quality=80).skipped  # by default: above the target
 
 
 def test_p3_nclx_heic_keeps_its_colours(tmp_path: Path) -> None:

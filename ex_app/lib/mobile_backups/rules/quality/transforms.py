@@ -130,10 +130,11 @@ def jpeg_quality(image: Image.Image) -> int | None:
 
 
 @_safely
-def reencode(source: Path, output: Path, *, quality: int = 85, above_quality: int = 90, larger_than_bytes: int = 0,
+def reencode(source: Path, output: Path, *, quality: int = 85, above_quality: int | None = None, larger_than_bytes: int = 0,
              min_saving_percent: float = MIN_SAVING_PERCENT) -> Result:
-    """The JPEG again at `quality`, if its own quality is above `above_quality` and it is larger than
-    `larger_than_bytes`; written only if that saves `min_saving_percent`."""
+    """The JPEG again at `quality`, if its own (estimated) quality is above `above_quality` (default: `quality`) and it is
+    larger than `larger_than_bytes`; written only if that saves `min_saving_percent`."""
+    above_quality = quality if above_quality is None else above_quality
     if reason := gates.refusal(gates.probe_path(source), "reencode"):
         return _skip("reencode", source, reason)
     if (size := source.stat().st_size) <= larger_than_bytes:
