@@ -10,8 +10,8 @@ FROM python:3.11-slim-bookworm AS builder
 RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && \
     apt-get clean && rm -rf /var/lib/apt/lists/*
 
-# The mobile_backups package and its dependencies (exifread, nc_py_api[app], fastapi,
-# uvicorn: all pure Python) go into a virtualenv that the final stage copies as is.
+# The mobile_backups package and its dependencies (exifread, nc_py_api[app], fastapi, uvicorn: pure Python;
+# pillow and pillow-heif: wheels that bundle their libraries) go into a virtualenv that the final stage copies as is.
 COPY pyproject.toml /src/
 COPY ex_app/lib/mobile_backups /src/ex_app/lib/mobile_backups
 RUN --mount=type=cache,target=/root/.cache/pip \
@@ -41,8 +41,8 @@ RUN set -ex; \
 #############################
 FROM python:3.11-slim-bookworm
 
-# The app itself needs no system packages; curl and procps (pgrep) are for healthcheck.sh.
-RUN apt-get update && apt-get install -y --no-install-recommends curl procps && \
+# exiftool strips location without re-encoding (quality rules); curl and procps (pgrep) are for healthcheck.sh.
+RUN apt-get update && apt-get install -y --no-install-recommends curl procps libimage-exiftool-perl && \
     apt-get clean && rm -rf /var/lib/apt/lists/*
 
 COPY --from=builder /opt/venv /opt/venv

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo
 
-.PHONY: test deps system-deps demo bench clean run register build-push
+.PHONY: test deps system-deps demo bench bench-quality clean run register build-push
 
 test: deps
 	$(BIN)/pytest -q
@@ -44,6 +44,17 @@ demo: deps
 
 bench: deps
 	$(BIN)/python bench/capture_dates.py
+
+# Quality transforms against ImageMagick and the vips command line (installed here if missing and root).
+bench-quality: deps
+	@if ! [ -x /usr/bin/convert ] || ! command -v vips >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends imagemagick libvips-tools >/dev/null; \
+		else \
+			echo "For the comparison: sudo apt-get install imagemagick libvips-tools" >&2; \
+		fi; \
+	fi
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -54,7 +54,10 @@ _TAGS = {  # Exif field: (IFD, tag)
     "modify_date": (0, 0x0132),
     "make": (0, 0x010F),
     "model": (0, 0x0110),
+    "orientation": (0, 0x0112),
+    "lens_model": (_EXIF_IFD, 0xA434),
 }
+_GPS_IFD = 0x8825
 _NAMESPACES = {"exif": "http://ns.adobe.com/exif/1.0/", "photoshop": "http://ns.adobe.com/photoshop/1.0/",
                "xmp": "http://ns.adobe.com/xap/1.0/", "tiff": "http://ns.adobe.com/tiff/1.0/"}
 _FORMATS = {"jpeg": ("JPEG", {"quality": 90}), "heic": ("HEIF", {"quality": 80}), "avif": ("AVIF", {"quality": 60}),
@@ -75,6 +78,9 @@ class Exif:
     make: str | None = None
     model: str | None = None
     content_id: str | None = None  # a live photo's identifier, in an Apple maker note
+    orientation: int | None = None
+    lens_model: str | None = None
+    gps: tuple[float, float] | None = None  # latitude, longitude in degrees
     user_comment: str | None = None  # EXIF UserComment (ASCII character code): iOS writes "Screenshot"
 
 
@@ -86,6 +92,12 @@ def exif_bytes(exif: Exif) -> bytes:
             (out.get_ifd(_EXIF_IFD) if ifd else out)[tag] = value
     if exif.content_id is not None:
         out.get_ifd(_EXIF_IFD)[_MAKER_NOTE] = apple_maker_note(exif.content_id)
+    if exif.gps is not None:
+        gps = out.get_ifd(_GPS_IFD)
+        for ref_tag, (positive, negative), value in ((1, "NS", exif.gps[0]), (3, "EW", exif.gps[1])):
+            degrees, minutes = divmod(abs(value) * 60, 60)
+            gps[ref_tag] = positive if value >= 0 else negative
+            gps[ref_tag + 1] = (float(int(degrees)), float(int(minutes)), round((minutes % 1) * 60, 4))
     if exif.user_comment is not None:
         out.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"ASCII\0\0\0" + exif.user_comment.encode("ascii")
     return out.tobytes()
@@ -428,6 +440,164 @@ def corrupt_copy(src: _PathLike, dst: _PathLike, *, keep_bytes: int) -> Path:
     """A truncated copy: the first `keep_bytes` bytes of `src`, with its mtime."""
     with open(src, "rb") as whole:
         return _write(_prepare(dst), whole.read(keep_bytes), os.stat(src).st_mtime)
+
+
+# --- Quality-rule fixtures: what phones make and a converter must not break -------------------------
+
+
+def phone_photo(path: _PathLike, kind: str, *, exif: Exif | None = None, xmp: bytes | None = None, icc: bytes | None = None,
+                size: _Size = (64, 48), seed: int = 0, **options: object) -> Path:
+    """A JPEG or HEIC written in one pass by its encoder: for a HEIC, pillow_heif turns the EXIF orientation into
+    `irot`/`imir` and keeps the tag, as phones do. `options` go to the encoder (quality, nclx_profile, ...)."""
+    path = _prepare(path)
+    fmt, defaults = _FORMATS[kind]
+    params = {**defaults, **options, **({"exif": exif_bytes(exif)} if exif else {}), **({"xmp": xmp} if xmp else {})}
+    _picture(size, seed).save(path, fmt, **params, **({"icc_profile": icc} if icc else {}))
+    return path
+
+
+def motion_xmp(video_length: int | None, *, micro_video: bool = False) -> bytes:
+    """Google's motion-photo XMP: Camera:MotionPhoto and a Container:Directory whose last item is the video
+    (or the older GCamera:MicroVideo with MicroVideoOffset); `video_length` None writes the flag alone."""
+    ns = ('xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" xmlns:Container="http://ns.google.com/photos/1.0/container/" '
+          'xmlns:Item="http://ns.google.com/photos/1.0/container/item/"')
+    if micro_video:
+        attributes = f'GCamera:MicroVideo="1" GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="{video_length or 0}"'
+        directory = ""
+    else:
+        attributes = 'GCamera:MotionPhoto="1" GCamera:MotionPhotoVersion="1" GCamera:MotionPhotoPresentationTimestampUs="0"'
+        items = '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:Semantic="Primary" Item:Length="0" Item:Padding="0"/></rdf:li>'
+        if video_length is not None:
+            items += f'<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="video/mp4" Item:Semantic="MotionPhoto" Item:Length="{video_length}"/></rdf:li>'
+        directory = f"<Container:Directory><rdf:Seq>{items}</rdf:Seq></Container:Directory>"
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" {ns} {attributes}>{directory}</rdf:Description></rdf:RDF></x:xmpmeta>'
+    ).encode()
+
+
+def motion_photo_jpeg(path: _PathLike, video_file: _PathLike | None, *, micro_video: bool = False, exif: Exif | None = None,
+                      size: _Size = (64, 48)) -> Path:
+    """A Google motion photo: a JPEG with the XMP flags, the MP4 appended after its end-of-image marker.
+    `video_file` None: the flags without a video (what a converter that copies the XMP leaves)."""
+    video_bytes = Path(video_file).read_bytes() if video_file is not None else b""
+    path = phone_photo(path, "jpeg", exif=exif, size=size, xmp=motion_xmp(len(video_bytes) if video_file else None, micro_video=micro_video))
+    with open(path, "ab") as out:
+        out.write(video_bytes)
+    return path
+
+
+def samsung_motion_jpeg(path: _PathLike, video_file: _PathLike, *, name: bytes = b"MotionPhoto_Data", size: _Size = (64, 48)) -> Path:
+    """A Samsung motion photo: a JPEG, then the trailer exiftool's Samsung.pm reads (a block of type 0x0a30 named
+    "MotionPhoto_Data" holding the MP4, a "SEFH" directory pointing back at it, its length and "SEFT")."""
+    path = phone_photo(path, "jpeg", size=size)
+    block = struct.pack("<HHI", 0, 0x0A30, len(name)) + name + Path(video_file).read_bytes()
+    directory = b"SEFH" + struct.pack("<II", 101, 1) + struct.pack("<HHII", 0, 0x0A30, len(block), len(block))
+    with open(path, "ab") as out:
+        out.write(block + directory + struct.pack("<I", len(directory)) + b"SEFT")
+    return path
+
+
+def motion_photo_heic(path: _PathLike, video_file: _PathLike, *, kind: bytes = b"mpvd", size: _Size = (64, 48)) -> Path:
+    """A Samsung HEIC motion photo: the MP4, whole, in a top-level `mpvd` box after the image data."""
+    path = phone_photo(path, "heic", size=size)
+    with open(path, "ab") as out:
+        out.write(_box(kind, Path(video_file).read_bytes()))
+    return path
+
+
+def ultra_hdr_jpeg(path: _PathLike, *, secondary: bool = True, size: _Size = (64, 48)) -> Path:
+    """An Android Ultra HDR JPEG: hdrgm XMP and a gain map as the MPF secondary image (`secondary` False: the XMP alone)."""
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description rdf:about="" xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/1.0/" hdrgm:Version="1.0"/>'
+           "</rdf:RDF></x:xmpmeta>").encode()
+    path = _prepare(path)
+    picture = _picture(size, 0)
+    if not secondary:
+        return phone_photo(path, "jpeg", xmp=xmp, size=size)
+    gain_map = picture.convert("L").resize((size[0] // 4, size[1] // 4)).convert("RGB")
+    picture.save(path, "MPO", save_all=True, append_images=[gain_map], xmp=xmp, quality=90)
+    return path
+
+
+def heic_with_auxiliary(path: _PathLike, aux_type: str = "urn:com:apple:photo:2020:aux:hdrgainmap", size: _Size = (64, 48)) -> Path:
+    """A HEIC whose second image is an auxiliary image of `aux_type` (an iPhone's HDR gain map by default).
+
+    pillow_heif writes no auxiliary images, so this writes two images and gives the second an `auxC` property:
+    appended to `ipco`, associated in `ipma`, the boxes around them resized and `iloc`'s file offsets moved
+    by what `meta` grew (its image data follows `meta`)."""
+    path = _prepare(path)
+    heif = pillow_heif.from_pillow(_picture(size, 0))
+    heif.add_from_pillow(_picture((size[0] // 2, size[1] // 2), 1))
+    heif.save(path, quality=50)
+    data = bytearray(path.read_bytes())
+    meta_at = 8 + struct.unpack(">I", data[:4])[0] - 8  # after ftyp
+    assert data[meta_at + 4 : meta_at + 8] == b"meta"
+    aux = _box(b"auxC", aux_type.encode() + b"\0", version=0)
+
+    def child(start: int, end: int, kind: bytes) -> int:
+        while start < end:
+            size_, found = struct.unpack(">I4s", data[start : start + 8])
+            if found == kind:
+                return start
+            start += size_
+        raise ValueError(f"no {kind!r} box")
+
+    meta_end = meta_at + struct.unpack(">I", data[meta_at : meta_at + 4])[0]
+    iprp = child(meta_at + 12, meta_end, b"iprp")
+    ipco = child(iprp + 8, iprp + struct.unpack(">I", data[iprp : iprp + 4])[0], b"ipco")
+    ipco_end = ipco + struct.unpack(">I", data[ipco : ipco + 4])[0]
+    index, at = 0, ipco + 8
+    while at < ipco_end:
+        index, at = index + 1, at + struct.unpack(">I", data[at : at + 4])[0]
+    ipma = child(iprp + 8, iprp + struct.unpack(">I", data[iprp : iprp + 4])[0], b"ipma")
+    version, wide = data[ipma + 8], data[ipma + 11] & 1
+    id_size, entries, at = 2 if version == 0 else 4, struct.unpack(">I", data[ipma + 12 : ipma + 16])[0], ipma + 16
+    for _ in range(entries):  # find item 2's associations; append the new property's index to them
+        item = int.from_bytes(data[at : at + id_size], "big")
+        count = data[at + id_size]
+        end = at + id_size + 1 + count * (2 if wide else 1)
+        if item == 2:
+            data[at + id_size] = count + 1
+            data[end:end] = (index + 1).to_bytes(2, "big") if wide else bytes([index + 1])
+            grown_ipma = 2 if wide else 1
+            break
+        at = end
+    data[ipco_end:ipco_end] = aux
+    grown = len(aux) + grown_ipma
+    for box, more in ((meta_at, grown), (iprp, grown), (ipco, len(aux)), (ipma + len(aux), grown_ipma)):  # all before the insertions
+        struct.pack_into(">I", data, box, struct.unpack_from(">I", data, box)[0] + more)
+    _shift_iloc(data, child(meta_at + 12, meta_end, b"iloc"), grown)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _shift_iloc(data: bytearray, iloc: int, delta: int) -> None:
+    """Add `delta` to every file offset (construction method 0) in the `iloc` box at `iloc`."""
+    version = data[iloc + 8]
+    offset_size, length_size, base_size = data[iloc + 12] >> 4, data[iloc + 12] & 15, data[iloc + 13] >> 4
+    index_size = data[iloc + 13] & 15 if version in (1, 2) else 0
+    at, id_size = iloc + 14, 2 if version < 2 else 4
+    count = int.from_bytes(data[at : at + id_size], "big")
+    at += id_size
+    for _ in range(count):
+        at += id_size
+        method = 0
+        if version in (1, 2):
+            method = int.from_bytes(data[at : at + 2], "big") & 15
+            at += 2
+        at += 2  # data reference index
+        fields = [(at, base_size)] if base_size else []
+        at += base_size
+        extents = int.from_bytes(data[at : at + 2], "big")
+        at += 2
+        for _ in range(extents):
+            at += index_size
+            if not base_size and offset_size:
+                fields.append((at, offset_size))
+            at += offset_size + length_size
+        for where, width in fields if method == 0 else ():
+            data[where : where + width] = (int.from_bytes(data[where : where + width], "big") + delta).to_bytes(width, "big")
 
 
 # --- Hostile files: crafted to make a metadata reader loop, decode or allocate without end ----------
