@@ -258,7 +258,7 @@ class Headroom:
     (files_trashbin Trashbin::calculateFreeSpace with `trashbin_retention_obligation` auto: half the
     free quota minus what the trash holds; unlimited quota: the disk's free space, not seen over DAV)."""
 
-    free: int | None  # bytes of quota left; None: unlimited (quota-available-bytes -3) or unknown
+    free: int | None  # bytes of quota left; None: unlimited (quota-available-bytes -3, SPACE_UNLIMITED) or unknown
     used: int
     trash: int  # bytes in the trash bin now
     configured: int | None = None  # the admin's trashbin_size, when the caller knows it
@@ -289,17 +289,17 @@ class Headroom:
 
 
 def trash_headroom(store: NextcloudStore, configured: int | None = None) -> Headroom:
-    """The user's quota (PROPFIND of the root) and trash size (the trash bin's items): two requests."""
-    body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:quota-available-bytes/><d:quota-used-bytes/></d:prop></d:propfind>'
-    roots = store.multistatus("PROPFIND", f"files/{store.user}", body, depth=0)
-    if not roots:
-        raise RulesBackendError(f"the files of {store.user} cannot be read")
-    props = _props(roots[0])
-    free = _int(_text(props, f"{DAV}quota-available-bytes"))
-    used = _int(_text(props, f"{DAV}quota-used-bytes")) or 0
+    """The user's quota and trash size: two requests. The quota comes from OCS `cloud/user` (the user's quota
+    setting and the files' size now), not from WebDAV's quota properties: Nextcloud caches those for 5
+    minutes (OC_Helper::getStorageInfo), so a change or a big trashing would go unseen."""
+    data = store.ocs("GET", "/ocs/v2.php/cloud/user")
+    quota_info = data.get("quota", {}) if isinstance(data, dict) else {}
+    quota, used = quota_info.get("quota"), int(quota_info.get("used") or 0)
+    if not isinstance(quota, (int, float)):
+        raise RulesBackendError(f"the quota of {store.user} cannot be read")
     trash = sum(_int(_text(_props(e), f"{OC}size")) or 0
                 for e in store.multistatus("PROPFIND", f"trashbin/{store.user}/trash", TRASH_PROPS, depth=1)[1:])
-    return Headroom(free if free is not None and free >= 0 else None, used, trash, configured)
+    return Headroom(max(0, int(quota) - used) if quota >= 0 else None, used, trash, configured)
 
 
 # --- the backend ---------------------------------------------------------------------------------
