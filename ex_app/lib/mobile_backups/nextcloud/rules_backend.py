@@ -40,9 +40,15 @@ from .store import DAV, NC, OC, DavError, NextcloudStore
 
 log = logging.getLogger("mobile_backups")
 
-SELECT = ("<oc:fileid/><d:getcontentlength/><d:getlastmodified/><nc:upload_time/><oc:favorite/><oc:share-types/>"
-          "<nc:mount-type/><nc:system-tags/><d:getcontenttype/><nc:metadata-files-live-photo/>")
-PROPFIND_FACTS = f'<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="{OC[1:-1]}" xmlns:nc="{NC[1:-1]}"><d:prop>{SELECT}</d:prop></d:propfind>'
+# What SEARCH returns of each file. Not the system tags and share types: the server reads those one file at
+# a time for search results (their plugins preload only a folder's children); the keep tag's files come from
+# one REPORT and the shared paths from one OCS listing instead.
+SELECT = ("<oc:fileid/><d:getcontentlength/><d:getlastmodified/><nc:upload_time/><oc:favorite/>"
+          "<nc:mount-type/><d:getcontenttype/><nc:metadata-files-live-photo/>")
+# What a recheck reads of the one file it is about to act on: everything, fresh
+PROPFIND_FACTS = (f'<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="{OC[1:-1]}" xmlns:nc="{NC[1:-1]}"><d:prop>{SELECT}'
+                  "<oc:share-types/><nc:system-tags/></d:prop></d:propfind>")
+OPERATORS = 90  # per SEARCH: Nextcloud refuses more than 100 (FileSearchBackend::OPERATOR_LIMIT)
 TRASH_PROPS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
                "<oc:fileid/><oc:size/><nc:trashbin-filename/><nc:trashbin-original-location/><nc:trashbin-deletion-time/></d:prop></d:propfind>")
 MOUNTS = {"group": "a group folder", "external": "external storage", "external-session": "external storage",
@@ -327,21 +333,24 @@ class NextcloudRulesBackend:
         self._shared_at = 0.0
         self._tags: dict[str, str] = {}  # name (lower case) -> id
         self._folders: dict[str, bool] = {}  # scope folder -> exists
+        self._keep: set[int] | None = None  # ids of the files tagged "keep", read once per listing
         self._trash: dict[int, tuple[str, str]] | None = None  # file id -> (trash item name, original location)
         self.notes: list[str] = []  # what the listing could not judge
 
     # --- candidates ------------------------------------------------------------------------
 
     def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
+        """The files any of the rules may take: one SEARCH per set of folders (the rules' conditions joined
+        with `or`), plus one for the files in screenshot and messenger folders when a rule takes those kinds."""
         now = self.now if self.now is not None else time.time()
         active = [r for r in rules if r.enabled]
         found: dict[int, tuple[str, dict[str, ET.Element]]] = {}
-        for rule in active:
-            for element in self._candidates(rule, scope, now):
-                props = _props(element)
-                file_id = _int(_text(props, f"{OC}fileid"))
-                if file_id is not None and file_id not in found:
-                    found[file_id] = (self.store.rel(element), props)
+        self._keep = None
+        for element in self._candidates(active, scope, now):
+            props = _props(element)
+            file_id = _int(_text(props, f"{OC}fileid"))
+            if file_id is not None and file_id not in found:
+                found[file_id] = (self.store.rel(element), props)
         peers = self._peer_paths(found)
         capture = CaptureFinder(self.store, scope.library or self.library, self.zone, self.layout, self.metadata_reads) \
             if any(r.is_retention and r.age_from == "capture" for r in active) else None
@@ -352,20 +361,33 @@ class NextcloudRulesBackend:
                 facts = replace(facts, capture=when, extra={**facts.extra, "capture_from": source})
             yield facts
 
-    def _candidates(self, rule: Rule, scope: Scope, now: float) -> Iterator[ET.Element]:
-        wanted = [glob_scope(g) for g in rule.folders] if rule.folders else list(scope.inboxes) if rule.duplicates else [scope.library, *scope.inboxes]
-        scopes = [folder for folder in outermost(wanted) if self._folder_exists(folder)]  # a missing inbox has nothing
-        if not scopes:
-            return
-        by_name = named_kinds_only(rule)
-        try:
-            yield from self.store.search(scopes, rule_where(rule, now, by_name), SELECT)
-            if by_name:  # files in a Screenshots or WhatsApp Images folder, whatever their names
-                folders = self._kind_folders(scopes, rule.kinds)
-                if folders:
-                    yield from self.store.search(outermost(folders), rule_where(rule, now, False), SELECT)
-        except DavError as err:
-            raise RulesBackendError(f"rule {rule.name!r}: the search in {', '.join(scopes) or 'your files'} failed: {err}") from err
+    def _candidates(self, rules: list[Rule], scope: Scope, now: float) -> Iterator[ET.Element]:
+        groups: dict[tuple[str, ...], list[Rule]] = {}
+        for rule in rules:
+            wanted = [glob_scope(g) for g in rule.folders] if rule.folders else list(scope.inboxes) if rule.duplicates else [scope.library, *scope.inboxes]
+            scopes = tuple(folder for folder in outermost(wanted) if self._folder_exists(folder))  # a missing inbox has nothing
+            if scopes:
+                groups.setdefault(scopes, []).append(rule)
+        for scopes, group in groups.items():
+            try:
+                yield from self._search_any(list(scopes), [rule_where(r, now, named_kinds_only(r)) for r in group])
+                named = [r for r in group if named_kinds_only(r)]
+                folders = self._kind_folders(list(scopes), {k for r in named for k in r.kinds}) if named else []
+                if folders:  # files in a Screenshots or WhatsApp Images folder, whatever their names
+                    yield from self._search_any(outermost(folders), [rule_where(r, now, False) for r in named])
+            except DavError as err:
+                names = ", ".join(repr(r.name) for r in group)
+                raise RulesBackendError(f"rules {names}: the search in {', '.join(scopes) or 'your files'} failed: {err}") from err
+
+    def _search_any(self, scopes: list[str], wheres: list[str]) -> Iterator[ET.Element]:
+        """Files matching any of the conditions, as few SEARCHes as the server's operator limit allows."""
+        batch: list[str] = []
+        for where in wheres + [""]:
+            if batch and (not where or sum(w.count("<d:prop>") for w in batch + [where]) > OPERATORS):
+                yield from self.store.search(scopes, _any(batch), SELECT)
+                batch = []
+            if where:
+                batch.append(where)
 
     def _folder_exists(self, folder: str) -> bool:
         if folder not in self._folders:
@@ -401,11 +423,12 @@ class NextcloudRulesBackend:
         share_types = props.get(f"{OC}share-types")
         peer = _int(_text(props, f"{NC}metadata-files-live-photo"))
         mime = _text(props, f"{DAV}getcontenttype")
+        file_id = _int(_text(props, f"{OC}fileid"))
         return FileFacts(
             path=path, size=_int(_text(props, f"{DAV}getcontentlength")) or 0, mtime=mtime, upload=upload,
-            file_id=_int(_text(props, f"{OC}fileid")), favorite=_text(props, f"{OC}favorite") == "1",
-            tags=frozenset((t.text or "").strip() for t in tags) if tags is not None else frozenset(),
-            shared_by=path if share_types is not None and len(share_types) else self.shared_folder(path),
+            file_id=file_id, favorite=_text(props, f"{OC}favorite") == "1",
+            tags=frozenset((t.text or "").strip() for t in tags) if tags is not None else self._keep_tagged(file_id),
+            shared_by=path if share_types is not None and len(share_types) else self.shared_by(path),
             mount=MOUNTS.get(_text(props, f"{NC}mount-type")),
             in_inbox=any(within(path, inbox) for inbox in self.inboxes if inbox),
             live_peer=peers.get(peer) if peer is not None else None,
@@ -417,18 +440,29 @@ class NextcloudRulesBackend:
 
     # --- shares ------------------------------------------------------------------------------
 
-    def shared_folder(self, path: str) -> str | None:
-        """The folder above `path` that is shared (by the user, or reshared by someone they shared it with)."""
+    def shared_by(self, path: str) -> str | None:
+        """The file itself or the folder above it that is shared (by the user, or reshared by someone they
+        shared it with): every share of the user's files, from one OCS request."""
         if self._shared is None or time.monotonic() - self._shared_at > SHARES_FRESH:
             shares = self.store.ocs("GET", "/ocs/v2.php/apps/files_sharing/api/v1/shares?reshares=true") or []
             self._shared = {str(s.get("path", "")).strip("/") for s in shares if isinstance(s, dict)}  # type: ignore[union-attr]
             self._shared_at = time.monotonic()
-        folder = posixpath.dirname(path)
+        folder = path
         while folder:
             if folder in self._shared:
                 return folder
             folder = posixpath.dirname(folder)
         return None
+
+    def _keep_tagged(self, file_id: int | None) -> frozenset[str]:
+        """{KEEP_TAG} for a file tagged "keep": the tag's files from one REPORT per listing (none without the tag)."""
+        if self._keep is None:
+            tag_id = self._known_tags().get(KEEP_TAG)
+            body = ('<?xml version="1.0"?><oc:filter-files xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop><oc:fileid/></d:prop>'
+                    f"<oc:filter-rules><oc:systemtag>{tag_id}</oc:systemtag></oc:filter-rules></oc:filter-files>")
+            found = self.store.multistatus("REPORT", f"files/{self.store.user}", body) if tag_id else []
+            self._keep = {i for e in found if (i := _int(_text(_props(e), f"{OC}fileid"))) is not None}
+        return frozenset({KEEP_TAG}) if file_id in self._keep else frozenset()
 
     # --- the library ----------------------------------------------------------------------------
 
