@@ -48,6 +48,7 @@ SELECT = ("<oc:fileid/><d:getcontentlength/><d:getlastmodified/><nc:upload_time/
 # What a recheck reads of the one file it is about to act on: everything, fresh
 PROPFIND_FACTS = (f'<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="{OC[1:-1]}" xmlns:nc="{NC[1:-1]}"><d:prop>{SELECT}'
                   "<oc:share-types/><nc:system-tags/></d:prop></d:propfind>")
+SELECT_FOLDERS = SELECT + "<d:resourcetype/>"
 OPERATORS = 90  # per SEARCH: Nextcloud refuses more than 100 (FileSearchBackend::OPERATOR_LIMIT)
 TRASH_PROPS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
                "<oc:fileid/><oc:size/><nc:trashbin-filename/><nc:trashbin-original-location/><nc:trashbin-deletion-time/></d:prop></d:propfind>")
@@ -68,6 +69,7 @@ KIND_NAMES = {"screenshot": ("screenshot%", "screen shot%", "screen_shot%", "bil
               "messenger": ("img-%-wa%", "vid-%-wa%", "aud-%-wa%", "stk-%-wa%", "ptt-%-wa%", "signal-____-__-__-%",
                             "photo_%", "video_%")}
 KIND_MIMES = {"screenshot": ("image/png",)}
+KIND_REGEX = {"screenshot": SCREENSHOT_FOLDER, "messenger": MESSENGER_FOLDER}
 
 
 class RulesBackendError(OSError):
@@ -332,7 +334,6 @@ class NextcloudRulesBackend:
         self._shared: set[str] | None = None
         self._shared_at = 0.0
         self._tags: dict[str, str] = {}  # name (lower case) -> id
-        self._folders: dict[str, bool] = {}  # scope folder -> exists
         self._keep: set[int] | None = None  # ids of the files tagged "keep", read once per listing
         self._trash: dict[int, tuple[str, str]] | None = None  # file id -> (trash item name, original location)
         self.notes: list[str] = []  # what the listing could not judge
@@ -340,8 +341,9 @@ class NextcloudRulesBackend:
     # --- candidates ------------------------------------------------------------------------
 
     def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
-        """The files any of the rules may take: one SEARCH per set of folders (the rules' conditions joined
-        with `or`), plus one for the files in screenshot and messenger folders when a rule takes those kinds."""
+        """The files any of the rules may take: one SEARCH per set of folders, the rules' conditions joined
+        with `or` (it also finds the screenshot and messenger folders below, when a rule takes those kinds),
+        and one more for the files in such folders, whatever their names."""
         now = self.now if self.now is not None else time.time()
         active = [r for r in rules if r.enabled]
         found: dict[int, tuple[str, dict[str, ET.Element]]] = {}
@@ -365,42 +367,48 @@ class NextcloudRulesBackend:
         groups: dict[tuple[str, ...], list[Rule]] = {}
         for rule in rules:
             wanted = [glob_scope(g) for g in rule.folders] if rule.folders else list(scope.inboxes) if rule.duplicates else [scope.library, *scope.inboxes]
-            scopes = tuple(folder for folder in outermost(wanted) if self._folder_exists(folder))  # a missing inbox has nothing
-            if scopes:
-                groups.setdefault(scopes, []).append(rule)
+            groups.setdefault(tuple(outermost(wanted)), []).append(rule)
         for scopes, group in groups.items():
+            named = [r for r in group if named_kinds_only(r)]
+            kinds = sorted({k for r in named for k in r.kinds})
+            folder_like = [_all(["<d:is-collection/>", _any([_cmp("like", "<d:displayname/>", p) for k in kinds for p in KIND_FOLDERS[k]])])] if kinds else []
             try:
-                yield from self._search_any(list(scopes), [rule_where(r, now, named_kinds_only(r)) for r in group])
-                named = [r for r in group if named_kinds_only(r)]
-                folders = self._kind_folders(list(scopes), {k for r in named for k in r.kinds}) if named else []
-                if folders:  # files in a Screenshots or WhatsApp Images folder, whatever their names
+                folders: list[str] = []
+                for element in self._search_any(list(scopes), [rule_where(r, now, named_kinds_only(r)) for r in group] + folder_like):
+                    if element.find(f".//{DAV}resourcetype/{DAV}collection") is not None:
+                        path = self.store.rel(element)
+                        if any(KIND_REGEX[k].search(posixpath.basename(path)) for k in kinds):
+                            folders.append(path)
+                    else:
+                        yield element
+                if folders:
                     yield from self._search_any(outermost(folders), [rule_where(r, now, False) for r in named])
             except DavError as err:
                 names = ", ".join(repr(r.name) for r in group)
                 raise RulesBackendError(f"rules {names}: the search in {', '.join(scopes) or 'your files'} failed: {err}") from err
 
     def _search_any(self, scopes: list[str], wheres: list[str]) -> Iterator[ET.Element]:
-        """Files matching any of the conditions, as few SEARCHes as the server's operator limit allows."""
+        """Files matching any of the conditions, as few SEARCHes as the server's operator limit allows. A
+        missing scope makes the server answer 404 for all: then only the scopes that exist are searched."""
         batch: list[str] = []
         for where in wheres + [""]:
-            if batch and (not where or sum(w.count("<d:prop>") for w in batch + [where]) > OPERATORS):
-                yield from self.store.search(scopes, _any(batch), SELECT)
+            if batch and (not where or sum(w.count("<d:prop>") + w.count("<d:is-collection/>") for w in batch + [where]) > OPERATORS):
+                try:
+                    yield from self.store.search(scopes, _any(batch), SELECT_FOLDERS)
+                except DavError as err:
+                    present = [s for s in scopes if self._folder_exists(s)]
+                    if err.status != 404 or present == scopes:
+                        raise
+                    scopes = present  # a missing inbox holds nothing
+                    if scopes:
+                        yield from self.store.search(scopes, _any(batch), SELECT_FOLDERS)
                 batch = []
             if where:
                 batch.append(where)
 
     def _folder_exists(self, folder: str) -> bool:
-        if folder not in self._folders:
-            node = self.store.stat(folder)
-            self._folders[folder] = node is not None and node.is_folder
-        return self._folders[folder]
-
-    def _kind_folders(self, scopes: list[str], kinds: Iterable[str]) -> list[str]:
-        names = [_cmp("like", "<d:displayname/>", p) for kind in sorted(kinds) for p in KIND_FOLDERS[kind]]
-        where = _all(["<d:is-collection/>", _any(names)])
-        regex = {"screenshot": SCREENSHOT_FOLDER, "messenger": MESSENGER_FOLDER}
-        paths = [self.store.rel(e) for e in self.store.search(scopes, where, "<oc:fileid/>")]
-        return [p for p in paths if any(regex[k].search(posixpath.basename(p)) for k in kinds)]
+        node = self.store.stat(folder)
+        return node is not None and node.is_folder
 
     def _peer_paths(self, found: dict[int, tuple[str, dict[str, ET.Element]]]) -> dict[int, str]:
         """Paths of the live-photo halves linked to the files found: from the same listing, else by id."""
@@ -446,13 +454,14 @@ class NextcloudRulesBackend:
         if self._shared is None or time.monotonic() - self._shared_at > SHARES_FRESH:
             shares = self.store.ocs("GET", "/ocs/v2.php/apps/files_sharing/api/v1/shares?reshares=true") or []
             self._shared = {str(s.get("path", "")).strip("/") for s in shares if isinstance(s, dict)}  # type: ignore[union-attr]
+            self._shared_above: dict[str, str | None] = {}
             self._shared_at = time.monotonic()
-        folder = path
-        while folder:
-            if folder in self._shared:
-                return folder
-            folder = posixpath.dirname(folder)
-        return None
+        if path in self._shared:
+            return path
+        folder = posixpath.dirname(path)
+        if folder not in self._shared_above:  # once per folder
+            self._shared_above[folder] = folder if folder in self._shared else self.shared_by(folder) if folder else None
+        return self._shared_above[folder]
 
     def _keep_tagged(self, file_id: int | None) -> frozenset[str]:
         """{KEEP_TAG} for a file tagged "keep": the tag's files from one REPORT per listing (none without the tag)."""
