@@ -19,7 +19,7 @@ from mobile_backups.nextcloud.rules_backend import NextcloudRulesBackend, trash_
 from mobile_backups.nextcloud.store import AppAuth, NextcloudStore
 from mobile_backups.rules.match import DAY, Scope
 from mobile_backups.rules.model import KEEP_TAG, load_rules
-from mobile_backups.rules.runner import Caps, read_run, run, undo
+from mobile_backups.rules.runner import Caps, preview, read_run, run, undo
 
 from .nextcloud import APP_ID, APP_VERSION
 from .test_live_photos import link_as_the_ios_app, props
@@ -273,3 +273,34 @@ def test_trash_headroom_predicts_when_nextcloud_purges_older_trash(account, exap
     nc.occ("user:setting", account.user, "files", "quota", "none", retries=3)
     unlimited = trash_headroom(store)
     assert unlimited.free is None and not unlimited.pushes_out(10**12)
+
+
+def test_a_copy_left_in_the_inbox_goes_to_the_trash_only_while_the_library_holds_the_same_content(account, exapp, tmp_path: Path):
+    quiet(account)
+    photo = samples.jpeg(tmp_path / "IMG_0042.jpg", seed=42, size=(160, 120))
+    other = samples.jpeg(tmp_path / "IMG_0043.jpg", seed=43, size=(160, 120))
+    account.mkdirs(f"{LIBRARY}/2024/05")
+    account.mkdirs("InstantUpload")
+    account.put(f"{LIBRARY}/2024/05/IMG_0042.jpg", photo.read_bytes())
+    account.put("InstantUpload/IMG_0042.jpg", photo.read_bytes(), time.time() - 40 * DAY)
+    account.put("InstantUpload/IMG_0043.jpg", other.read_bytes(), time.time() - 40 * DAY)  # no copy in the library
+    rules = load_rules("""
+[[rules]]
+name = "Duplicates left in the inbox"
+duplicates = true
+older_than_days = 7
+age_from = "modified"
+""")
+    scope = Scope.of(LIBRARY, INBOXES, rules)
+    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES)
+    [verdict] = [v for v in run(backend, rules, scope, time.time(), tmp_path / "j0", caps=ANY_SHARE, confirm=True).done]
+    assert (verdict.facts.path, verdict.facts.duplicate_of) == ("InstantUpload/IMG_0042.jpg", f"{LIBRARY}/2024/05/IMG_0042.jpg")
+    assert set(account.tree("")) == {f"{LIBRARY}/2024/05/IMG_0042.jpg", "InstantUpload/IMG_0043.jpg"}
+
+    # the library copy changes between the listing and the action: the inbox file stays
+    account.put("InstantUpload/IMG_0042.jpg", photo.read_bytes(), time.time() - 40 * DAY)
+    listed = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES)
+    [candidate] = [v for v in preview(listed, rules, scope, time.time()).verdicts if v.action == "trash"]
+    account.put(f"{LIBRARY}/2024/05/IMG_0042.jpg", other.read_bytes())
+    facts, why = listed.recheck(candidate)
+    assert facts is None and why == f"no longer identical to {LIBRARY}/2024/05/IMG_0042.jpg"

@@ -334,6 +334,7 @@ class NextcloudRulesBackend:
         self._shared: set[str] | None = None
         self._shared_at = 0.0
         self._tags: dict[str, str] = {}  # name (lower case) -> id
+        self._digests: dict[str, str] = {}  # path -> sha256, read once per run
         self._keep: set[int] | None = None  # ids of the files tagged "keep", read once per listing
         self._trash: dict[int, tuple[str, str]] | None = None  # file id -> (trash item name, original location)
         self.notes: list[str] = []  # what the listing could not judge
@@ -354,10 +355,13 @@ class NextcloudRulesBackend:
             if file_id is not None and file_id not in found:
                 found[file_id] = (self.store.rel(element), props)
         peers = self._peer_paths(found)
+        copies = self._library_copies(found, scope) if any(r.duplicates and r.is_retention for r in active) else {}
         capture = CaptureFinder(self.store, scope.library or self.library, self.zone, self.layout, self.metadata_reads) \
             if any(r.is_retention and r.age_from == "capture" for r in active) else None
         for file_id, (path, props) in sorted(found.items(), key=lambda item: item[1][0]):
             facts = self._facts(path, props, peers)
+            if file_id in copies:
+                facts = replace(facts, duplicate_of=copies[file_id][0], hash=copies[file_id][1])
             if capture is not None:
                 when, source = capture(path, facts.size, facts.mtime)
                 facts = replace(facts, capture=when, extra={**facts.extra, "capture_from": source})
@@ -409,6 +413,43 @@ class NextcloudRulesBackend:
     def _folder_exists(self, folder: str) -> bool:
         node = self.store.stat(folder)
         return node is not None and node.is_folder
+
+    def _library_copies(self, found: dict[int, tuple[str, dict[str, ET.Element]]], scope: Scope) -> dict[int, tuple[str, str]]:
+        """For files in an inbox: a library file with the identical content (sha256), and that hash. Library files
+        of the same size come from SEARCH (sizes or-ed); contents are compared for at most `metadata_reads` files."""
+        def waiting(path: str) -> bool:  # in an inbox, not organised (the iOS case: the library's top folder is the inbox)
+            in_library = bool(scope.library) and within(path, scope.library) and posixpath.dirname(path) != scope.library
+            return any(within(path, i) for i in scope.inboxes if i) and not in_library
+
+        inbox = {fid: (path, _int(_text(props, f"{DAV}getcontentlength")) or 0) for fid, (path, props) in found.items() if waiting(path)}
+        sizes = sorted({size for _, size in inbox.values() if 0 < size <= HASH_BYTES})
+        same_size: dict[int, list[str]] = {}
+        per_search = (OPERATORS - 2) // 2
+        for start in range(0, len(sizes), per_search):
+            # not `eq`: the server's optimiser turns eq's or-ed on one field into IN, which it refuses for size (HTTP 500)
+            exactly = [_all([_cmp("gte", "<oc:size/>", n), _cmp("lte", "<oc:size/>", n)]) for n in sizes[start:start + per_search]]
+            where = _all([mime_filter(()), _any(exactly)])
+            for element in self.store.search([scope.library], where, "<d:getcontentlength/>"):
+                path = self.store.rel(element)
+                if not waiting(path):
+                    same_size.setdefault(_int(_text(_props(element), f"{DAV}getcontentlength")) or 0, []).append(path)
+        copies: dict[int, tuple[str, str]] = {}
+        reads = self.metadata_reads
+        for file_id, (path, size) in sorted(inbox.items(), key=lambda item: item[1][0]):
+            if size not in same_size or reads <= 0:
+                continue
+            reads -= 1
+            digest = self._digest(path)
+            for other in same_size[size]:
+                if self._digest(other) == digest:
+                    copies[file_id] = (other, digest)
+                    break
+        return copies
+
+    def _digest(self, path: str) -> str:
+        if path not in self._digests:
+            self._digests[path] = self.store.digest(path)[0]
+        return self._digests[path]
 
     def _peer_paths(self, found: dict[int, tuple[str, dict[str, ET.Element]]]) -> dict[int, str]:
         """Paths of the live-photo halves linked to the files found: from the same listing, else by id."""
@@ -516,6 +557,11 @@ class NextcloudRulesBackend:
             if total != now.size:
                 return None, "changed while it was read"
             now = replace(now, hash=digest)
+        if verdict.rule.duplicates:  # identity again, at action time: the library copy must still hold this content
+            copy = before.duplicate_of
+            if not copy or now.hash is None or self.store.digest(copy)[0] != now.hash:
+                return None, f"no longer identical to {copy}" if copy else "no identical library copy"
+            now = replace(now, duplicate_of=copy)
         return now, None
 
     def act(self, verdict: Verdict) -> dict[str, object]:
