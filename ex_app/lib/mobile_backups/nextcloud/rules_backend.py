@@ -18,7 +18,6 @@ What the server does for us, checked in its code (34.0.1) and on a real server:
 from __future__ import annotations
 
 import calendar
-import logging
 import posixpath
 import re
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 from ..core.filenames import date_from_name
 from ..core.layout import DEFAULT_LAYOUT, within
@@ -37,8 +37,6 @@ from ..rules.match import DAY, Scope, Verdict, exemption
 from ..rules.model import KEEP_TAG, Rule
 from ..store import Entry
 from .store import DAV, NC, OC, DavError, NextcloudStore
-
-log = logging.getLogger("mobile_backups")
 
 # What SEARCH returns of each file. Not the system tags and share types: the server reads those one file at
 # a time for search results (their plugins preload only a folder's children); the keep tag's files come from
@@ -80,11 +78,7 @@ class RulesBackendError(OSError):
 
 
 def _literal(value: object) -> str:
-    return f"<d:literal>{ET_escape(str(value))}</d:literal>"
-
-
-def ET_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"<d:literal>{escape(str(value))}</d:literal>"
 
 
 def _cmp(op: str, prop: str, value: object) -> str:
@@ -337,7 +331,6 @@ class NextcloudRulesBackend:
         self._digests: dict[str, str] = {}  # path -> sha256, read once per run
         self._keep: set[int] | None = None  # ids of the files tagged "keep", read once per listing
         self._trash: dict[int, tuple[str, str]] | None = None  # file id -> (trash item name, original location)
-        self.notes: list[str] = []  # what the listing could not judge
 
     # --- candidates ------------------------------------------------------------------------
 
