@@ -26,6 +26,7 @@ from ..rules.match import Scope, Verdict
 from ..rules.model import Rule, RulesError
 from ..rules.runner import Backend, Caps, Report, RunStopped
 from . import rules_settings as rs
+from .rules_backend import NextcloudRulesBackend
 from .rules_state import ADMIN, RulesState
 from .rules_timing import Notice, due_date, notice_text, run_due, size_text, step
 
@@ -45,12 +46,13 @@ class RulesUnavailable(OSError):
 
 
 def backend_factory(app: App) -> BackendFactory:
-    """The Backend for each user. The Nextcloud backend (WebDAV SEARCH) is connected here."""
+    """The Backend for each user: WebDAV SEARCH over their library and inboxes, as they are configured now."""
+    def for_user(user: str) -> Backend:
+        config = app.config_for(user)
+        return NextcloudRulesBackend(app.store(user), config.library, config.inboxes, zone=config.zone,
+                                     layout=config.layout.template)
 
-    def unavailable(user: str) -> Backend:
-        raise RulesUnavailable("the Nextcloud rules backend is not connected in this version")
-
-    return unavailable
+    return for_user
 
 
 @dataclass(frozen=True)

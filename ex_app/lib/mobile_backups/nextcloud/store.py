@@ -38,6 +38,11 @@ READ_SECONDS = 15.0  # this long without a byte of the answer is a stall: given 
 TIMEOUT = (CONNECT_SECONDS, READ_SECONDS)
 RETRY_PAUSES = (0.5, 1.5)  # a read that failed fast (not a stall) is tried again at once after these pauses (jittered)
 T = TypeVar("T")
+SEARCH_NS = "https://github.com/icewind1991/SearchDAV/ns"  # the namespace of SEARCH's <firstresult>
+SEARCH_PAGE = 5000  # results per SEARCH request
+SEARCH_ORDER = ("<d:order><d:prop><d:getlastmodified/></d:prop><d:ascending/></d:order>"
+                "<d:order><d:prop><d:displayname/></d:prop><d:ascending/></d:order>"
+                "<d:order><d:prop><oc:size/></d:prop><d:ascending/></d:order>")
 
 
 def transient(status: int) -> bool:
@@ -234,6 +239,44 @@ class NextcloudStore:
             raise DavError(response.status_code, f"SEARCH fileid {file_id}: HTTP {response.status_code}")
         nodes = self.multistatus(response, f"SEARCH fileid {file_id}")
         return nodes[0].path if nodes else None
+
+    # --- any DAV endpoint (SEARCH, trash bin, system tags) ----------------------------
+
+    def dav(self, method: str, path: str, **kw: object) -> niquests.Response:
+        """A request to `remote.php/dav/<path>` (`trashbin/USER/trash`, `systemtags`, ...), as this user."""
+        return self.send(method, f"{self.auth.nextcloud_url.rstrip('/')}/remote.php/dav/{quote(path.strip('/'))}", f"{method} {path}", **kw)
+
+    def dav_multistatus(self, method: str, path: str, body: str, depth: int | None = None, missing_ok: bool = True) -> list[ET.Element]:
+        """The `d:response` elements of a PROPFIND or SEARCH on any DAV endpoint; [] for a missing path."""
+        headers = {"Content-Type": "application/xml"} | ({"Depth": str(depth)} if depth is not None else {})
+        response = self.dav(method, path, headers=headers, data=body.encode())
+        if response.status_code == 404 and missing_ok:
+            return []
+        if response.status_code != 207:
+            raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code} {(response.text or '')[:200]}")
+        return list(ET.fromstring(response.content).iter(f"{DAV}response"))
+
+    def search(self, scopes: list[str], where: str, select: str, order: str = SEARCH_ORDER, page: int = SEARCH_PAGE) -> Iterator[ET.Element]:
+        """Every `d:response` of a WebDAV SEARCH for files below the folders `scopes` (the whole subtree: Nextcloud
+        ignores the scope's depth) matching the `d:where` XML `where`, page after page. The server answers 100
+        results when asked for no limit, answers 404 for all when one scope is missing, and cannot order by file id, so pages go by offset over `order`: a file
+        that moves between pages may be missed in one run (never taken twice: the caller keeps file ids)."""
+        froms = "".join(f"<d:scope><d:href>{escape(posixpath.join(f'/files/{self.user}', s.strip('/')).rstrip('/'))}</d:href>"
+                        "<d:depth>infinity</d:depth></d:scope>" for s in scopes)
+        for offset in range(0, 10**9, page):
+            body = (f'<?xml version="1.0"?><d:searchrequest {NAMESPACES}><d:basicsearch><d:select><d:prop>{select}</d:prop></d:select>'
+                    f"<d:from>{froms}</d:from><d:where>{where}</d:where><d:orderby>{order}</d:orderby>"
+                    f'<d:limit><d:nresults>{page}</d:nresults><sd:firstresult xmlns:sd="{SEARCH_NS}">{offset}</sd:firstresult></d:limit>'
+                    "</d:basicsearch></d:searchrequest>")
+            found = self.dav_multistatus("SEARCH", "", body, missing_ok=False)
+            yield from found
+            if len(found) < page:
+                return
+
+    def rel(self, element: ET.Element) -> str:
+        """The path of a `d:response` below this user's files, relative to the user's root."""
+        href = unquote(urlsplit(element.findtext(f"{DAV}href", "")).path)
+        return href.split(f"/remote.php/dav/files/{self.user}/", 1)[-1].strip("/")
 
     def live_peer(self, path: str) -> str | None:
         """The path of the file the phone app linked with this one as a live photo, if it was listed."""
