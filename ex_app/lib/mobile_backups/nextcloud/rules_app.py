@@ -41,10 +41,6 @@ SPARED_SAMPLES = 5  # of the 20 samples, up to this many files a rule spares or 
 MAX_CHART_MONTHS = 60  # months without files are shown as empty up to this span
 
 
-class RulesUnavailable(OSError):
-    """No backend can read this user's files (not connected, or the server cannot be reached)."""
-
-
 def backend_factory(app: App) -> BackendFactory:
     """The Backend for each user: WebDAV SEARCH over their library and inboxes, as they are configured now."""
     def for_user(user: str) -> Backend:
