@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,17 +39,19 @@ def nextcloud():
     fake.close()
 
 
-@pytest.fixture(scope="module")
-def exapp(tmp_path_factory, nextcloud):
-    """main.py as AppAPI starts it, with the stand-in Nextcloud."""
-    storage = tmp_path_factory.mktemp("storage")
+@contextmanager
+def running_exapp(nextcloud_url: str, storage: Path, *, script: Path = ROOT / "ex_app" / "lib" / "main.py",
+                  env: dict[str, str] | None = None, output: int = subprocess.PIPE) -> Iterator[str]:
+    """The ExApp as AppAPI starts it (its environment, from ex_app/lib), against the stand-in Nextcloud;
+    its base URL once /heartbeat answers."""
     port = free_port()
-    env = {
+    environment = {
         "PATH": "/usr/bin:/bin", "APP_ID": "mobile_backups", "APP_SECRET": SECRET, "APP_VERSION": "0.1.0",
-        "APP_HOST": "127.0.0.1", "APP_PORT": str(port), "NEXTCLOUD_URL": nextcloud.url,
-        "APP_PERSISTENT_STORAGE": str(storage), "PYTHONPATH": str(ROOT / "ex_app" / "lib"),
+        "APP_HOST": "127.0.0.1", "APP_PORT": str(port), "NEXTCLOUD_URL": nextcloud_url,
+        "APP_PERSISTENT_STORAGE": str(storage), "PYTHONPATH": str(ROOT / "ex_app" / "lib"), **(env or {}),
     }
-    process = subprocess.Popen([sys.executable, "main.py"], cwd=ROOT / "ex_app" / "lib", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT / "ex_app" / "lib", env=environment,
+                               stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -55,9 +59,19 @@ def exapp(tmp_path_factory, nextcloud):
             break
         except httpx.TransportError:
             time.sleep(0.1)
-    yield base, storage
-    process.terminate()
-    process.wait(10)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def exapp(tmp_path_factory, nextcloud):
+    """main.py as AppAPI starts it, with the stand-in Nextcloud."""
+    storage = tmp_path_factory.mktemp("storage")
+    with running_exapp(nextcloud.url, storage) as base:
+        yield base, storage
 
 
 def signed(user: str, secret: str = SECRET) -> dict[str, str]:

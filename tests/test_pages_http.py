@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-import time
 from html import unescape
 
 import httpx
@@ -14,9 +12,8 @@ import pytest
 
 from mobile_backups import samples
 from mobile_backups.core.layout import TOKENS
-from conftest import ROOT
 from fake_nextcloud import FakeNextcloud
-from test_exapp_http import SECRET, free_port, signed
+from test_exapp_http import running_exapp, signed
 
 TOKEN_LIST = " ".join(f"{{{t}}}" for t in TOKENS)
 
@@ -38,23 +35,8 @@ def nextcloud(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, nextcloud):
-    port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin", "APP_ID": "mobile_backups", "APP_SECRET": SECRET, "APP_VERSION": "0.1.0", "APP_HOST": "127.0.0.1",
-        "APP_PORT": str(port), "NEXTCLOUD_URL": nextcloud.url, "APP_PERSISTENT_STORAGE": str(tmp_path_factory.mktemp("storage")),
-        "PYTHONPATH": str(ROOT / "ex_app" / "lib"), "TZ": "Europe/Berlin",
-    }
-    process = subprocess.Popen([sys.executable, "main.py"], cwd=ROOT / "ex_app" / "lib", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(url + "/heartbeat", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
+    with running_exapp(nextcloud.url, tmp_path_factory.mktemp("storage"), env={"TZ": "Europe/Berlin"}, output=subprocess.DEVNULL) as url:
+        yield url
 
 
 def get(base: str, path: str, user: str = "bob", **params: str) -> httpx.Response:

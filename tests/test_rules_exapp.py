@@ -8,9 +8,7 @@ files (the Nextcloud backend is another module's)."""
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import datetime, timezone
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from conftest import ROOT
 from fake_nextcloud import FakeNextcloud
 from rules_fake_backend import read_files, write_files
-from test_exapp_http import free_port, occ, signed
+from test_exapp_http import occ, running_exapp, signed
 
 DAY = 86400
 NOW = time.time()
@@ -61,22 +59,9 @@ def exapp(tmp_path_factory, nextcloud):
     storage = tmp_path_factory.mktemp("storage")
     files = storage.parent / "rules-files.json"
     write_files(files, FILES)
-    port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "APP_ID": "mobile_backups", "APP_SECRET": "s" * 64, "APP_VERSION": "0.1.0", "APP_HOST": "127.0.0.1",
-           "APP_PORT": str(port), "NEXTCLOUD_URL": nextcloud.url, "APP_PERSISTENT_STORAGE": str(storage),
-           "PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "RULES_FAKE_FILES": str(files)}
-    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "rules_fake_backend.py")], cwd=ROOT / "ex_app" / "lib", env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/heartbeat", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield base, files
-    process.terminate()
-    process.wait(10)
+    env = {"PYTHONPATH": f"{ROOT / 'ex_app' / 'lib'}:{ROOT / 'tests'}", "RULES_FAKE_FILES": str(files)}
+    with running_exapp(nextcloud.url, storage, script=ROOT / "tests" / "rules_fake_backend.py", env=env) as base:
+        yield base, files
 
 
 def get(base: str, user: str, path: str = "/rules", **params: object) -> httpx.Response:
