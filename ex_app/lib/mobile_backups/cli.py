@@ -8,8 +8,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .content_index import ContentIndex
@@ -90,23 +92,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _printer(as_json: bool):
-    def report(decision: Decision) -> None:
-        if as_json:
-            print(json.dumps(decision.record(), ensure_ascii=False), flush=True)
-            return
-        where = decision.destination or "(stays)"
-        why = f"  [{decision.reason}]" if decision.reason else ""
-        print(f"{decision.action:9} {decision.item.path} -> {where}{why}", flush=True)
+def _printer(as_json: bool, line: Callable[[Any], str]) -> Callable[[Any], None]:
+    """Prints each decision or verdict as it comes: its JSON record, or `line` of it."""
+
+    def report(outcome: Any) -> None:
+        print(json.dumps(outcome.record(), ensure_ascii=False) if as_json else line(outcome), flush=True)
 
     return report
 
 
-def _summary(decisions: list[Decision]) -> str:
-    counts: dict[str, int] = {}
-    for d in decisions:
-        counts[d.action] = counts.get(d.action, 0) + 1
-    return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing to do"
+def _decision_line(decision: Decision) -> str:
+    why = f"  [{decision.reason}]" if decision.reason else ""
+    return f"{decision.action:9} {decision.item.path} -> {decision.destination or '(stays)'}{why}"
+
+
+def _verdict_line(verdict: Verdict) -> str:
+    where = f" -> {verdict.destination}" if verdict.destination else ""
+    return f"{verdict.action:9} {verdict.facts.path}{where}  [{verdict.rule.name}: {verdict.reason}]"
 
 
 def _content_index(library: str | None, moves: bool) -> ContentIndex | None:
@@ -155,17 +157,6 @@ def _rules_header(journal: Path) -> dict[str, object] | None:
     return None
 
 
-def _print_verdict(as_json: bool):
-    def report(verdict: Verdict) -> None:
-        if as_json:
-            print(json.dumps(verdict.record(), ensure_ascii=False), flush=True)
-            return
-        where = f" -> {verdict.destination}" if verdict.destination else ""
-        print(f"{verdict.action:9} {verdict.facts.path}{where}  [{verdict.rule.name}: {verdict.reason}]", flush=True)
-
-    return report
-
-
 def _refuse(problems: list[str]) -> int:
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -211,7 +202,7 @@ def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, g
     """Preview (--dry-run) or run, one line per file acted on or spared, then the summary."""
     when = now if now is not None else time.time()
     scope = backend.scope(rules)
-    report = _print_verdict(args.json)
+    report = _printer(args.json, _verdict_line)
     if args.dry_run:
         preview = runner.preview(backend, rules, scope, when, guard)
         for verdict in preview.verdicts:
@@ -296,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
     library = str(Path(args.library).resolve()) if args.library else None
     settings = Settings(layout, _zone(args.timezone), library, _content_index(library, moves=args.command != "plan" and not args.dry_run))
     store = LocalStore(library)
-    report = _printer(args.json)
+    report = _printer(args.json, _decision_line)
     if args.command == "plan":
         paths = [str(Path(p).resolve()) for p in args.paths]
         decisions = organise(store, paths, settings, None, report)
@@ -313,5 +304,5 @@ def _run(args: argparse.Namespace) -> int:
                 journal.close()
                 _came_back(library, decisions)
                 print(f"journal: {journal.path}  (undo with: python -m mobile_backups undo {journal.path})", file=sys.stderr)
-    print(_summary(decisions), file=sys.stderr)
+    print(runner.summary(decisions), file=sys.stderr)
     return 0

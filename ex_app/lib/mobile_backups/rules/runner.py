@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..engine import Decision
 from ..journal import Journal
 from .facts import FileFacts
 from .match import Scope, Verdict, verdicts
@@ -276,8 +278,7 @@ def undo(backend: Backend, path: Path, guard: Guard | None = None) -> list[str]:
     return notes
 
 
-def summary(verdicts_: Iterable[Verdict]) -> str:
-    counts: dict[str, int] = {}
-    for verdict in verdicts_:
-        counts[verdict.action] = counts.get(verdict.action, 0) + 1
+def summary(outcomes: Iterable[Verdict | Decision]) -> str:
+    """How many of each action, e.g. "3 move, 1 skip" (a rules run's verdicts, or the organiser's decisions)."""
+    counts = Counter(outcome.action for outcome in outcomes)
     return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing to do"
