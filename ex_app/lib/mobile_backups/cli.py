@@ -207,9 +207,9 @@ def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, g
         preview = runner.preview(backend, rules, scope, when, guard)
         for verdict in preview.verdicts:
             report(verdict)
-        problem = runner.cap_problem(len(preview.acting()), backend.library_count(), guard.library_files(), runner.Caps())
-        if problem:
-            print(f"a run would stop here: {problem}", file=sys.stderr)
+        stop = runner.cap_problem(len(preview.acting()), backend.library_count(), guard.library_files(), runner.Caps())
+        if stop:
+            print(f"a run would stop here: {stop}", file=sys.stderr)
         print(f"dry run: {runner.summary(preview.verdicts)}", file=sys.stderr)
         return 0
     try:

@@ -86,6 +86,7 @@ class Outcome:
 
     report: Report | None = None
     stopped: str | None = None
+    confirmable: bool = True  # a stopped run that a confirmation lets go on
     run_id: str | None = None
     rules: list[Applied] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -135,7 +136,7 @@ def describe(report: Report, rules: list[Rule], folder: str = "") -> dict:
         if folder and not within(verdict.facts.path, folder):
             continue
         entry = found[verdict.rule.name]
-        if verdict.action in ("exempt", "skip"):
+        if not verdict.acts:
             entry["exempt" if verdict.action == "exempt" else "skipped"] += 1
             if len(entry["spared"]) < SPARED_SAMPLES:
                 entry["spared"].append(verdict.record())
@@ -325,11 +326,11 @@ class RulesService:
                                     caps=Caps(caps.max_files, caps.max_percent), last_library=last_library,
                                     guard=self.state.guard(user), user=user, trigger=kind)
             except RunStopped as stop:
-                outcome.stopped = str(stop)
-                self.state.put_schedule(user, stopped={"reason": str(stop), "time": now, "kind": kind})
+                outcome.stopped, outcome.confirmable = str(stop), stop.confirmable
+                self.state.put_schedule(user, stopped={"reason": str(stop), "confirmable": stop.confirmable, "time": now, "kind": kind})
                 log.warning("rules of %s stopped before acting: %s", user, stop)
                 return outcome
-            self.state.put_schedule(user, library=backend.library_count(), stopped=None)
+            self.state.put_schedule(user, library=backend.library_count(), stopped=None)  # what it holds after the run
         outcome.report = report
         outcome.notes = report.notes
         if report.journal:

@@ -214,7 +214,7 @@ def rules_page(user: str, *, applied: list[Applied], admin_rules: list[Applied],
     if stopped:
         parts.append(f"<div class='stopped' id='run' role='alert'><p><b>The last run stopped before acting</b> ({escape(_when(stopped.get('time')))}): "
                      f"{escape(str(stopped.get('reason')))}.</p>"
-                     + ("" if str(stopped.get("reason", "")).startswith("the library looks") else
+                     + ("" if stopped.get("confirmable") is False else
                         _button("rules/run", "Confirm and run", {"confirm": "1", "kind": str(stopped.get("kind", "now"))})) + "</div>")
     parts.append("<h2>Rules that apply to you</h2>")
     parts.append("".join(rule_card(a, user, is_admin=is_admin, may_switch_off=may_switch_off) for a in applied)

@@ -245,7 +245,7 @@ def _occ_run(rules: RulesService, user: str, dry_run: bool, confirm: bool) -> li
         lines.append(f"{user}: dry run: nothing done")
         return lines
     outcome = rules.run_now(user, confirm)
-    lines.append(f"{user}: " + outcome_text(outcome) + (" (run again with --confirm)" if outcome.stopped and not outcome.stopped.startswith("the library looks") else ""))
+    lines.append(f"{user}: " + outcome_text(outcome) + (" (run again with --confirm)" if outcome.stopped and outcome.confirmable else ""))
     if outcome.run_id:
         lines.append(f"{user}: undo with: occ mobile_backups:undo {outcome.run_id}")
     return lines

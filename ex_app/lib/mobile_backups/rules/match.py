@@ -40,6 +40,11 @@ class Verdict:
     reason: str
     destination: str | None = None  # archive: the new path, relative to the root
 
+    @property
+    def acts(self) -> bool:
+        """The rule's own action, not a file spared or skipped."""
+        return self.action not in ("exempt", "skip")
+
     def record(self) -> dict[str, object]:
         return {"source": self.facts.path, "rule": self.rule.name, "action": self.action,
                 "destination": self.destination, "reason": self.reason, "size": self.facts.size}

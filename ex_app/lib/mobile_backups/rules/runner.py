@@ -60,9 +60,10 @@ class RunStopped(Exception):
     """The run did not act: a cap needs confirmation, or the library cannot be trusted. `report`:
     the preview it stopped at."""
 
-    def __init__(self, problem: str, report: Report | None = None) -> None:
+    def __init__(self, problem: str, report: Report | None = None, confirmable: bool = True) -> None:
         super().__init__(problem)
         self.report = report
+        self.confirmable = confirmable  # False: a library that shrank; no confirmation goes past that
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Report:
     library_files: int | None = None  # what the library held when the run started (for the next run's check)
 
     def acting(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.action not in ("exempt", "skip")]
+        return [v for v in self.verdicts if v.acts]
 
 
 CAME_BACK = "came back after clean-up ({}): the phone may still hold it; kept"
@@ -95,7 +96,7 @@ def unavailable(verdict: Verdict) -> str | None:
 def _spared(verdict: Verdict, guard: Guard | None) -> Verdict:
     """A verdict that acts, or a skip: the backend could not read the file, its content came back
     after a rule took it (known when the backend hashed it), or the action is not available."""
-    if verdict.action in ("exempt", "skip"):
+    if not verdict.acts:
         return verdict
     facts = verdict.facts
     why = facts.extra.get("problem") or unavailable(verdict)
@@ -108,16 +109,16 @@ def preview(backend: Backend, rules: list[Rule], scope: Scope, now: float, guard
     return Report([_spared(v, guard) for v in verdicts(rules, backend.files(scope, rules), now, scope)])
 
 
-def cap_problem(acting: int, library: int, last_library: int | None, caps: Caps) -> str | None:
-    """Why a run must stop before acting, if it must."""
+def cap_problem(acting: int, library: int, last_library: int | None, caps: Caps) -> RunStopped | None:
+    """Why a run must stop before acting, if it must (confirmable or not)."""
     if last_library and library < last_library * SHRUNK:
-        return (f"the library looks much smaller than last time ({library} files, {last_library} before): "
-                "a folder or storage may be missing; nothing was done")
+        return RunStopped(f"the library looks much smaller than last time ({library} files, {last_library} before): "
+                          "a folder or storage may be missing; nothing was done", confirmable=False)
     if acting > caps.max_files:
-        return f"it would act on {acting} files, more than the limit of {caps.max_files}: confirm to go on"
+        return RunStopped(f"it would act on {acting} files, more than the limit of {caps.max_files}: confirm to go on")
     if library and acting * 100 > caps.max_percent * library:
-        return (f"it would act on {acting} of {library} files ({acting * 100 / library:.0f} %), more than "
-                f"{caps.max_percent:g} % of the library: confirm to go on")
+        return RunStopped(f"it would act on {acting} of {library} files ({acting * 100 / library:.0f} %), more than "
+                          f"{caps.max_percent:g} % of the library: confirm to go on")
     return None
 
 
@@ -128,9 +129,10 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
     stops it (nothing done)."""
     result = preview(backend, rules, scope, now, guard)
     library = result.library_files = backend.library_count()
-    problem = cap_problem(len(result.acting()), library, last_library, caps)
-    if problem and (not confirm or problem.startswith("the library looks")):
-        raise RunStopped(problem, result)
+    stop = cap_problem(len(result.acting()), library, last_library, caps)
+    if stop and (not confirm or not stop.confirmable):
+        stop.report = result
+        raise stop
     if not result.acting():
         result.outcome = list(result.verdicts)
         for verdict in result.outcome:
@@ -141,7 +143,7 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
     step = 0
     try:
         for verdict in result.verdicts:
-            if verdict.action not in ("exempt", "skip"):
+            if verdict.acts:
                 step += 1
                 verdict = _act(backend, journal, step, verdict, guard, result)
             result.outcome.append(verdict)
