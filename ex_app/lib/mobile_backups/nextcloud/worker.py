@@ -234,12 +234,10 @@ class Organiser:
             except Unavailable as err:  # no answer now: not a verdict; a move it could not tell about is finished later
                 self._recovered.discard(user)
                 self._retry(user, folder, {job: str(err) for job in folder_jobs})
-            except DavError as err:
-                if err.status == 401 and self.user_gone is not None and self.user_gone(user):
+            except OSError as err:  # permissions and the like: parked after some tries
+                if isinstance(err, DavError) and err.status == 401 and self.user_gone is not None and self.user_gone(user):
                     self.forget(user)
                     return
-                self._retry(user, folder, {job: str(err) for job in folder_jobs})  # permissions and the like: parked after some tries
-            except OSError as err:
                 self._retry(user, folder, {job: str(err) for job in folder_jobs})
             else:
                 if self._failing and not again:  # the server answers again: what waits after a failure is tried now
