@@ -17,12 +17,11 @@ from base64 import b64encode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 import niquests
-
-from typing import TypeVar
 
 from ..store import Entry, Unavailable
 
@@ -111,6 +110,14 @@ def again(call: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def responses(response: niquests.Response, what: str) -> list[ET.Element]:
+    """The `d:response` elements of a multistatus answer; one cut mid-way is a ServerUnavailable."""
+    try:
+        return list(ET.fromstring(response.content).iter(f"{DAV}response"))
+    except ET.ParseError as err:
+        raise ServerUnavailable(response.status_code, f"{what}: incomplete answer ({err})") from err
+
+
 def _stall(err: Exception) -> bool:
     return isinstance(err, niquests.Timeout) or "timed out" in str(err)
 
@@ -181,10 +188,7 @@ class NextcloudStore:
             raise ServerUnavailable(0, f"{what}: answer cut after {total} of {announced} bytes")
 
     def multistatus(self, response: niquests.Response, what: str) -> list[Node]:
-        try:
-            return [self._node(r) for r in ET.fromstring(response.content).iter(f"{DAV}response")]
-        except ET.ParseError as err:  # an answer cut mid-way
-            raise ServerUnavailable(response.status_code, f"{what}: incomplete answer ({err})") from err
+        return [self._node(r) for r in responses(response, what)]
 
     # --- reading -------------------------------------------------------------------
 
@@ -233,8 +237,7 @@ class NextcloudStore:
             f"<d:where><d:eq><d:prop><oc:fileid/></d:prop><d:literal>{int(file_id)}</d:literal></d:eq></d:where>"
             "</d:basicsearch></d:searchrequest>"
         )
-        response = self.send("SEARCH", f"{self.auth.nextcloud_url.rstrip('/')}/remote.php/dav/", f"fileid {file_id}", data=body,
-                             headers={"Content-Type": "text/xml"})
+        response = self.dav("SEARCH", "", data=body, headers={"Content-Type": "text/xml"})
         if response.status_code != 207:
             raise DavError(response.status_code, f"SEARCH fileid {file_id}: HTTP {response.status_code}")
         nodes = self.multistatus(response, f"SEARCH fileid {file_id}")
@@ -254,7 +257,7 @@ class NextcloudStore:
             return []
         if response.status_code != 207:
             raise DavError(response.status_code, f"{method} {path}: HTTP {response.status_code} {(response.text or '')[:200]}")
-        return list(ET.fromstring(response.content).iter(f"{DAV}response"))
+        return responses(response, f"{method} {path}")
 
     def search(self, scopes: list[str], where: str, select: str, order: str = SEARCH_ORDER, page: int = SEARCH_PAGE) -> Iterator[ET.Element]:
         """Every `d:response` of a WebDAV SEARCH for files below the folders `scopes` (the whole subtree: Nextcloud
