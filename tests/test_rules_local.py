@@ -104,8 +104,9 @@ def test_the_issues_examples_preview_with_reasons_and_touch_nothing(tmp_path: Pa
     assert found["InstantUpload/WhatsApp Images/holiday.jpg"]["destination"] == "Archive/InstantUpload/WhatsApp Images/holiday.jpg"
     every = [json.loads(line) for line in done.stdout.splitlines()]
     assert {"source": "2024/01/IMG_0001.HEIC", "rule": "HEIC as JPEG too", "action": "skip", "destination": None,
-            "reason": "quality actions are not available yet", "size": (library / "2024/01/IMG_0001.HEIC").stat().st_size} in every
-    assert {r["action"] for r in every if r["rule"] in ("Big photos to 16 MP", "No location in shared albums", "HEIC as JPEG too")} == {"skip"}
+            "reason": "the still of a live photo (2024/01/IMG_0001.MOV): a new or rewritten still would break the pair",
+            "size": (library / "2024/01/IMG_0001.HEIC").stat().st_size} in every
+    assert not [r for r in every if r["rule"] in ("Big photos to 16 MP", "No location in shared albums")], "small photos, no Shared/"
     assert tree(library) == before and not (tmp_path / "xdg").exists()
     assert "dry run: " in done.stderr and "a run would stop here: it would act on 4 of 14 files (29 %)" in done.stderr
 
@@ -336,8 +337,12 @@ def test_the_demo_rules_preview(tmp_path: Path) -> None:
         "2024/11/Screenshot 2024-11-24 at 15.30.12.png": ("Old screenshots", "trash"),
         "2024/11/IMG-20241124-WA0001.jpg": ("Messenger pictures", "archive"),
         "2024/11/signal-2024-11-24-153012.jpg": ("Messenger pictures", "archive"),
-        str(inbox / "IMG_20241124_153012 (copy).jpg"): ("Duplicates left in the inbox", "trash")}
-    assert (tree(library), tree(inbox)) == before and "dry run: 2 archive, 3 trash" in done.stderr
+        str(inbox / "IMG_20241124_153012 (copy).jpg"): ("Duplicates left in the inbox", "trash"),
+        "2024/11/IMG_E0001.HEIC": ("HEIC as JPEG too", "convert"),
+        "2024/11/IMG_0001.HEIC": ("HEIC as JPEG too", "skip"),  # a live photo's still
+        "2024/11/IMG_20241124_161500.avif": ("Big photos to 16 MP", "skip"),
+        "2024/11/broken.jpg": ("Big photos to 16 MP", "skip")}
+    assert (tree(library), tree(inbox)) == before and "dry run: 2 archive, 1 convert, 3 skip, 3 trash" in done.stderr
 
 
 def test_a_file_changed_or_gone_since_the_preview_is_left_alone(tmp_path: Path, library: Path) -> None:

@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
     o.add_argument("--json", action="store_true")
     o.add_argument("inboxes", nargs="+")
-    r = commands.add_parser("rules", help="apply retention rules to a library, journalled (preview with --dry-run)")
+    r = commands.add_parser("rules", help="apply retention and quality rules to a library, journalled (preview with --dry-run)")
     r.add_argument("--rules", required=True, metavar="RULES.toml")
     r.add_argument("--library", required=True)
     r.add_argument("--inbox", action="append", default=[], metavar="DIR", help="an inbox (for duplicates left in it); repeatable")
@@ -189,13 +189,13 @@ def _rules(args: argparse.Namespace) -> int:
     inboxes = [Path(i).resolve() for i in args.inbox]
     with run_lock(state, [str(i) for i in inboxes], "rules", args.wait):
         guard = ContentGuard(state / GUARD)
-        backend = LocalBackend(library, inboxes, Path(args.trash) if args.trash else None, zone, guard)
         journals = state / RULES_JOURNALS
-        for path in sorted(journals.glob("*.jsonl")) if journals.is_dir() else []:
-            if runner.unfinished(path):
-                for note in runner.finish(backend, path, guard):
-                    logging.info(note)
-        return _apply(args, rules, backend, guard, journals, now)
+        with LocalBackend(library, inboxes, Path(args.trash) if args.trash else None, zone, guard) as backend:
+            for path in sorted(journals.glob("*.jsonl")) if journals.is_dir() else []:
+                if runner.unfinished(path):
+                    for note in runner.finish(backend, path, guard):
+                        logging.info(note)
+            return _apply(args, rules, backend, guard, journals, now)
 
 
 def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, guard: ContentGuard, journals: Path, now: float | None) -> int:
@@ -235,8 +235,8 @@ def _undo_rules(path: Path, header: dict[str, object], wait: float) -> int:
     trash = header.get("trash")
     with run_lock(library / STATE_DIR, [], "undo", wait):
         guard = ContentGuard(library / STATE_DIR / GUARD)
-        backend = LocalBackend(library, [Path(str(i)) for i in header.get("inboxes") or []], Path(str(trash)) if trash else None, guard=guard)
-        notes = runner.undo(backend, path, guard)
+        with LocalBackend(library, [Path(str(i)) for i in header.get("inboxes") or []], Path(str(trash)) if trash else None, guard=guard) as backend:
+            notes = runner.undo(backend, path, guard)
     for note in notes:
         print(note)
     return 1 if any("could not be put back" in note for note in notes) else 0

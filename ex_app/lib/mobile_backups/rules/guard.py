@@ -5,7 +5,11 @@ A phone that still holds a photo uploads it again after a rule trashed or archiv
 phone apps track what they uploaded by name and folder). The guard keeps the content hash of
 everything a rule took; when the same content turns up again, the runner keeps it and says so,
 and the organiser reports it once, instead of it being taken again night after night. An undo
-forgets what it put back: that file came back by the user's choice, not from a phone."""
+forgets what it put back: that file came back by the user's choice, not from a phone.
+
+It also keeps what quality rules made (the hash of each new file and of the file it came from), so
+that the app's own outputs are never transformed again (no loops) and a file a rule has already
+transformed is not transformed by it twice."""
 
 from __future__ import annotations
 
@@ -23,6 +27,16 @@ CREATE TABLE IF NOT EXISTS taken (
     reported INTEGER NOT NULL DEFAULT 0  -- the organiser said "came back" once
 );
 CREATE INDEX IF NOT EXISTS taken_size ON taken (size);
+CREATE TABLE IF NOT EXISTS made (
+    hash TEXT PRIMARY KEY,  -- sha256 of a file a quality rule wrote
+    size INTEGER,
+    source TEXT NOT NULL,  -- sha256 of the file it was made from
+    source_size INTEGER,
+    path TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS made_source ON made (source);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -55,9 +69,29 @@ class ContentGuard:
         with self.db:
             self.db.execute("DELETE FROM taken WHERE hash = ?", (content_hash,))
 
+    def made(self, content_hash: str, size: int | None, source_hash: str, source_size: int | None, path: str, rule: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO made VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (content_hash, size, source_hash, source_size, path, rule, time.time()))
+
+    def unmade(self, content_hash: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM made WHERE hash = ?", (content_hash,))
+
+    def transformed(self, content_hash: str, rule: str) -> str | None:
+        """Why a quality rule must leave this content alone: the app made it, or this rule already made something of it."""
+        row = self.db.execute("SELECT rule, time FROM made WHERE hash = ?", (content_hash,)).fetchone()
+        if row:
+            return f"made by Mobile Backups (rule “{row[0]}”, {time.strftime('%Y-%m-%d', time.localtime(row[1]))}): not transformed again"
+        row = self.db.execute("SELECT path, time FROM made WHERE source = ? AND rule = ?", (content_hash, rule)).fetchone()
+        if row:
+            return f"already transformed by this rule on {time.strftime('%Y-%m-%d', time.localtime(row[1]))} ({row[0]})"
+        return None
+
     def sizes(self) -> set[int]:
-        """The sizes of what was taken: only files of these sizes need hashing to be recognised."""
-        return {size for (size,) in self.db.execute("SELECT DISTINCT size FROM taken WHERE size IS NOT NULL")}
+        """The sizes of what was taken or made: only files of these sizes need hashing to be recognised."""
+        return {size for (size,) in self.db.execute(
+            "SELECT size FROM taken UNION SELECT size FROM made UNION SELECT source_size FROM made") if size is not None}
 
     def report_once(self, content_hash: str) -> str | None:
         """`returned`, the first time it is asked for this content only (the organiser's note)."""

@@ -10,6 +10,10 @@ content, iOS's "Screenshot" UserComment, live photos as `core.groups` pairs them
 inbox by the library's content index and whole-file hashes. Nextcloud's favourites, tags, shares,
 mounts and "edited after upload" have no local meaning: never set.
 
+Quality actions (local_quality.py) write their new files beside the originals or keep the
+original of a rewrite in Originals/; the gates' refusals and the megapixels are read for the
+preview (a bounded probe of the container, no decode).
+
 Actions: `archive` moves into the rule's folder, `trash` into the desktop trash (freedesktop.org
 trash specification, by send2trash: $XDG_DATA_HOME/Trash, or $topdir/.Trash/$uid or
 $topdir/.Trash-$uid on another filesystem) or into a folder given with `--trash`, which mirrors the
@@ -37,8 +41,10 @@ from ..store import Entry, LocalStore
 from .desktop_trash import desktop_trash, find_trashed, remove_orphan_info
 from .facts import FileFacts, kinds_of
 from .guard import ContentGuard
+from .local_quality import ORIGINALS, LocalQuality
 from .match import Scope, Verdict, below_library
-from .model import Rule
+from .model import QUALITY_ACTIONS, Rule
+from .quality import gates
 
 RULES_JOURNALS = "rules"  # LIBRARY/.mobile_backups/rules/: the rules runs' journals
 GUARD = "rules.sqlite"
@@ -78,6 +84,16 @@ class LocalBackend:
         self.guard = guard
         self.store = LocalStore(str(self.library))
         self.state = self.library / STATE_DIR
+        self.quality = LocalQuality(self)
+
+    def close(self) -> None:
+        self.quality.close()  # the transforms' worker process, if one was started
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- paths --------------------------------------------------------------------------
 
@@ -90,7 +106,7 @@ class LocalBackend:
         return Path(path) if posixpath.isabs(path) else self.library / path
 
     def scope(self, rules: list[Rule]) -> Scope:
-        state = [STATE_DIR] + ([self.rel(self.trash)] if self.trash and within(str(self.trash), str(self.library)) else [])
+        state = [STATE_DIR, ORIGINALS] + ([self.rel(self.trash)] if self.trash and within(str(self.trash), str(self.library)) else [])
         return Scope.of("", [self.rel(i) for i in self.inboxes], rules, state)
 
     # --- facts --------------------------------------------------------------------------
@@ -116,6 +132,7 @@ class LocalBackend:
         peers = _live_peers([item for _, _, item in read])
         duplicates = DuplicateFinder(self) if any(r.duplicates for r in rules if r.enabled) else None
         sizes = self.guard.sizes() if self.guard else set()
+        transforms = {r.action for r in rules if r.enabled and r.action in QUALITY_ACTIONS}
         for entry, inbox, item in read:
             peer = peers.get(item.path)
             facts = FileFacts(
@@ -125,6 +142,8 @@ class LocalBackend:
                 extra={"problem": item.problem} if item.problem else {})
             if inbox and duplicates and item.problem is None:
                 facts = duplicates.check(facts)
+            if transforms and item.problem is None:
+                facts = _gated(facts, gates.probe_path(Path(entry.path)), transforms)
             if facts.hash is None and entry.size in sizes:  # of a size the guard knows: hashed to be recognised
                 try:
                     facts = replace(facts, hash=self._digest(entry.path))
@@ -163,6 +182,9 @@ class LocalBackend:
         if (now["size"], now["mtime"]) != (facts.size, facts.mtime):
             return None, "changed since it was looked at: will be looked at again"
         now["hash"], now["path"] = self._digest(now["from"]), facts.path
+        if verdict.action in QUALITY_ACTIONS:
+            plan, why = self.quality.plan(verdict, now)
+            return (None, why) if plan is None else (replace(facts, hash=str(now["hash"]), extra={**facts.extra, "journal": plan}), None)
         if facts.duplicate_of is not None:
             copy = self.library / facts.duplicate_of
             if _file(copy) is None or self._digest(copy) != now["hash"]:
@@ -198,6 +220,8 @@ class LocalBackend:
 
     def act(self, verdict: Verdict) -> dict[str, object]:
         """Move the file (and its live video) away; if the video cannot follow, the still comes back."""
+        if verdict.action in QUALITY_ACTIONS:
+            return self.quality.act(verdict)
         group = verdict.facts.extra["journal"]["files"]  # type: ignore[index]
         done: list[dict[str, object]] = []
         for entry in group:
@@ -227,6 +251,8 @@ class LocalBackend:
 
     def settle(self, record: dict[str, object]) -> dict[str, object] | None:
         """After a kill: did the action happen? The first file decides; a video left behind follows now."""
+        if record.get("action") in QUALITY_ACTIONS:
+            return self.quality.settle(record)
         group = (record.get("backend") or {}).get("files") or []  # type: ignore[union-attr]
         done: list[dict[str, object]] = []
         for n, entry in enumerate(group):
@@ -260,6 +286,8 @@ class LocalBackend:
 
     def undo(self, record: dict[str, object]) -> str:
         """Put each file back where it was, after checking its size and hash; never over another file."""
+        if record.get("action") in QUALITY_ACTIONS:
+            return self.quality.undo(record)
         files = list((record.get("undo") or {}).get("files") or [])  # type: ignore[union-attr]
         notes, problems = [], []
         for entry in reversed(files):
@@ -291,6 +319,13 @@ class LocalBackend:
             self.store.move(where, source)
         _drop_info(info)
         return f"put back {source}"
+
+
+def _gated(facts: FileFacts, probe: gates.Probe, actions: set[str]) -> FileFacts:
+    """The facts with the megapixels and, per quality action, why the gates refuse the file."""
+    refusals = {action: why for action in sorted(actions) if (why := gates.refusal(probe, action))}
+    megapixels = probe.width * probe.height / 1e6 if probe.width else None
+    return replace(facts, megapixels=megapixels, extra={**facts.extra, "refusals": refusals})
 
 
 def _renamed(name: str, stem: int, counter: int) -> str:

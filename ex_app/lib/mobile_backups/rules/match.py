@@ -13,7 +13,9 @@ from functools import lru_cache
 
 from ..core.layout import within
 from .facts import FileFacts, kinds_of
-from .model import KEEP_TAG, Rule, glob_regex
+from .model import INPUT_FORMATS, KEEP_TAG, Rule, glob_regex
+
+NEW_PIXELS = frozenset({"convert", "downscale", "reencode"})  # quality actions that decode and encode (strip_location does not)
 
 DAY = 86400.0
 
@@ -60,6 +62,8 @@ def in_folders(rule: Rule, facts: FileFacts, scope: Scope) -> bool:
         return False
     if rule.folders:
         return any(_glob(glob).match(facts.folder) for glob in rule.folders)
+    if not rule.is_retention:  # quality rules work on the library: what is still in an inbox is organised first
+        return not any(within(facts.path, inbox) for inbox in scope.inboxes) and (scope.library == "" or within(facts.path, scope.library))
     return any(folder == "" or within(facts.path, folder) for folder in (scope.library, *scope.inboxes))
 
 
@@ -102,6 +106,8 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
         return None
     if rule.formats and facts.format not in rule.formats:
         return None
+    if facts.format is not None and facts.format not in INPUT_FORMATS.get(rule.action, {facts.format}):
+        return None  # a format the action cannot work on (known by content; an unknown one is checked when acting)
     if rule.duplicates and facts.duplicate_of is None:
         return None
     if rule.larger_than_mp is not None and facts.megapixels is not None and facts.megapixels <= rule.larger_than_mp:
@@ -120,17 +126,37 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
         why.append(f"{verb} {_days(age)} ago")
     if facts.live_video:
         return Verdict(facts, rule, "skip", f"the video of a live photo ({facts.live_peer}): it goes and comes back with its still")
+    if facts.live_peer and rule.action in NEW_PIXELS:
+        return Verdict(facts, rule, "skip", f"the still of a live photo ({facts.live_peer}): a new or rewritten still would break the pair")
     spared = exemption(rule, facts)
     if spared:
         return Verdict(facts, rule, "exempt", spared)
     matched = sorted(kinds & rule.kinds) if rule.kinds else sorted(kinds)
-    reason = "; ".join([" and ".join(matched)] + why)
+    reason = "; ".join([" and ".join(matched)] + why + quality_note(rule, facts))
     return Verdict(facts, rule, rule.action, reason, destination(rule, facts, scope))
+
+
+def quality_note(rule: Rule, facts: FileFacts) -> list[str]:
+    """What a quality verdict should tell before it runs: what it makes, and what it costs or saves."""
+    if rule.action == "convert":
+        return [f"{facts.format or 'HEIC'} to JPEG at quality {rule.quality}, beside it (both kept): for compatibility, "
+                "not space (a JPEG is typically 1.3-1.7 times the HEIC's size)"]
+    if rule.action == "downscale" and facts.megapixels:
+        assert rule.to_mp is not None
+        return [f"{facts.megapixels:.1f} MP to {rule.to_mp:g} MP, only if it saves at least {rule.min_saving_percent:g} %"]
+    if rule.action == "reencode":
+        return [f"again at quality {rule.quality}, only if it saves at least {rule.min_saving_percent:g} %"]
+    if rule.action == "strip_location":
+        return ["GPS and place names removed, pixels untouched; earlier versions and the trash still hold the location"]
+    return []
 
 
 def destination(rule: Rule, facts: FileFacts, scope: Scope) -> str | None:
     """Where an archived file goes: the archive folder, keeping the file's path below the library
-    (Photos/2023/05/x → Archive/2023/05/x), or below the root for a file outside it."""
+    (Photos/2023/05/x → Archive/2023/05/x), or below the root for a file outside it; where a converted
+    file's JPEG goes: beside it (the backend adds a counter when the name is taken)."""
+    if rule.action == "convert":
+        return posixpath.splitext(facts.path)[0] + ".jpg"
     if rule.action != "archive":
         return None
     assert rule.archive_to is not None

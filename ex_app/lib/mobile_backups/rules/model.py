@@ -17,6 +17,12 @@ ACTIONS = RETENTION_ACTIONS + QUALITY_ACTIONS
 # Files a rule spares unless it says otherwise; every preview lists who was spared and why.
 EXEMPTIONS = ("favorite", "keep", "shared", "mount", "edited")
 FORMATS = ("jpeg", "heic", "png", "webp", "gif", "tiff", "dng", "mp4", "mov")
+INPUT_FORMATS = {  # the formats (by content) each quality action can work on
+    "convert": frozenset({"heic"}),
+    "downscale": frozenset({"jpeg"}),
+    "reencode": frozenset({"jpeg"}),
+    "strip_location": frozenset({"jpeg", "heic", "mp4", "mov"}),
+}
 KEEP_TAG = "keep"
 
 _COMMON = {"name", "action", "kinds", "folders", "names", "min_size", "exemptions", "enabled"}

@@ -14,7 +14,12 @@ What a backend may add through the facts (`FileFacts.extra`), all optional:
 What `act` returns may list under `files` every file the action took (dicts with `hash`, `size`,
 `path`): the guard remembers each; without it, the guard remembers the file's own hash. Its
 `destination`, if any, is where the file went (a name with a counter, the trash), for the report;
-its `note`, something the user should know (a live video that could not follow)."""
+its `note`, something the user should know (a live video that could not follow). A quality action
+returns its new file under `made` (`path`, `hash`, `size`) and, for a rewrite, the original under
+`original`; `change`, the sizes before and after, joins the verdict's reason. A backend that
+decides at action time not to act (a transform's check refused the result) raises `LeftAlone`.
+Quality facts may carry `extra["refusals"]`: per action, why the gates refuse the file (a motion
+photo, a gain map, …), so that the preview already says so."""
 
 from __future__ import annotations
 
@@ -54,6 +59,13 @@ class Guard(Protocol):
     def returned(self, content_hash: str) -> str | None: ...  # when it was taken before, if it was
     def remember(self, content_hash: str, path: str, rule: str, size: int | None = None) -> None: ...
     def forget(self, content_hash: str) -> None: ...  # an undo put it back: it did not come from a phone
+    def made(self, content_hash: str, size: int | None, source_hash: str, source_size: int | None, path: str, rule: str) -> None: ...
+    def unmade(self, content_hash: str) -> None: ...  # an undo removed it
+    def transformed(self, content_hash: str, rule: str) -> str | None: ...  # why a quality rule leaves it alone
+
+
+class LeftAlone(Exception):
+    """The backend did not act, for a reason found only then (a transform refused its own result)."""
 
 
 class RunStopped(Exception):
@@ -88,20 +100,25 @@ class Report:
 CAME_BACK = "came back after clean-up ({}): the phone may still hold it; kept"
 
 
-def unavailable(verdict: Verdict) -> str | None:
-    """Why an action cannot be done yet. The one place the quality transforms (rules/quality/) replace."""
-    return "quality actions are not available yet" if verdict.action in QUALITY_ACTIONS else None
+def _guarded(verdict: Verdict, facts: FileFacts, guard: Guard | None) -> str | None:
+    """Why the guard says no (known when the file's hash is): its content came back after a rule took it,
+    or, for a quality rule, the app made it or this rule already transformed it."""
+    if guard is None or not facts.hash:
+        return None
+    if verdict.action in QUALITY_ACTIONS:
+        return guard.transformed(facts.hash, verdict.rule.name)
+    when = guard.returned(facts.hash)
+    return CAME_BACK.format(when) if when else None
 
 
 def _spared(verdict: Verdict, guard: Guard | None) -> Verdict:
-    """A verdict that acts, or a skip: the backend could not read the file, its content came back
-    after a rule took it (known when the backend hashed it), or the action is not available."""
+    """A verdict that acts, or a skip: the backend could not read the file, the gates refuse it for this
+    action, or the guard says no."""
     if not verdict.acts:
         return verdict
     facts = verdict.facts
-    why = facts.extra.get("problem") or unavailable(verdict)
-    if why is None and guard is not None and facts.hash and (when := guard.returned(facts.hash)):
-        why = CAME_BACK.format(when)
+    refusals = facts.extra.get("refusals") or {}
+    why = facts.extra.get("problem") or refusals.get(verdict.action) or _guarded(verdict, facts, guard)  # type: ignore[union-attr]
     return verdict if why is None else Verdict(facts, verdict.rule, "skip", str(why))
 
 
@@ -159,8 +176,8 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
         facts, why_not = backend.recheck(verdict)
     except OSError as err:
         facts, why_not = None, f"could not be read again: {err.strerror or err}"
-    if facts is not None and guard and facts.hash and (when := guard.returned(facts.hash)):
-        facts, why_not = None, CAME_BACK.format(when)
+    if facts is not None and (guarded := _guarded(verdict, facts, guard)):
+        facts, why_not = None, guarded
     if facts is None:
         return Verdict(verdict.facts, verdict.rule, "skip", str(why_not))
     verdict = Verdict(facts, verdict.rule, verdict.action, verdict.reason, verdict.destination)
@@ -169,17 +186,18 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
                   duplicate_of=facts.duplicate_of, backend=facts.extra.get("journal"), time=time.time())
     try:
         undo_info = backend.act(verdict)
-    except OSError as err:
+    except (OSError, LeftAlone) as err:
         journal.write(op="failed", step=step, error=str(err))
-        return Verdict(facts, verdict.rule, "skip", f"not done: {err}")
+        return Verdict(facts, verdict.rule, "skip", str(err) if isinstance(err, LeftAlone) else f"not done: {err}")
     journal.write(op="acted", step=step, undo=undo_info)
     if undo_info.get("note"):
         result.notes.append(f"{facts.path}: {undo_info['note']}")
     _remember(guard, {"path": facts.path, "rule": verdict.rule.name, "action": verdict.action, "size": facts.size,
                       "hash": facts.hash, "duplicate_of": facts.duplicate_of}, undo_info)
     result.done.append(verdict)
-    where = undo_info.get("destination")
-    return verdict if where is None else Verdict(facts, verdict.rule, verdict.action, verdict.reason, str(where))
+    reason = verdict.reason + (f"; {undo_info['change']}" if undo_info.get("change") else "")
+    where = undo_info.get("destination") or verdict.destination
+    return Verdict(facts, verdict.rule, verdict.action, reason, str(where) if where else None)
 
 
 def _taken(record: dict[str, object], undo_info: dict[str, object]) -> list[dict[str, object]]:
@@ -189,7 +207,11 @@ def _taken(record: dict[str, object], undo_info: dict[str, object]) -> list[dict
 
 
 def _remember(guard: Guard | None, record: dict[str, object], undo_info: dict[str, object]) -> None:
-    """The guard learns what a rule took, but not a duplicate: its content is still in the library."""
+    """The guard learns what a rule took, but not a duplicate: its content is still in the library;
+    and what a quality rule made, and from what."""
+    made = undo_info.get("made")
+    if guard is not None and isinstance(made, dict) and record.get("hash"):
+        guard.made(str(made["hash"]), made.get("size"), str(record["hash"]), record.get("size"), str(made["path"]), str(record["rule"]))  # type: ignore[arg-type]
     if guard is None or record.get("action") not in ("trash", "archive") or record.get("duplicate_of"):
         return
     for taken in _taken(record, undo_info):
@@ -271,9 +293,13 @@ def undo(backend: Backend, path: Path, guard: Guard | None = None) -> list[str]:
             except OSError as err:
                 notes.append(f"{step.record['path']}: could not be put back: {err}")
                 continue
-            for taken in _taken(step.record, step.undo) if guard else ():
-                if taken.get("hash"):
-                    guard.forget(str(taken["hash"]))  # type: ignore[union-attr]
+            made = step.undo.get("made")
+            if guard is not None and isinstance(made, dict):
+                guard.unmade(str(made["hash"]))
+            elif guard is not None:
+                for taken in _taken(step.record, step.undo):
+                    if taken.get("hash"):
+                        guard.forget(str(taken["hash"]))
             journal.write(op="undone", step=step.record["step"])
     finally:
         journal.close()
