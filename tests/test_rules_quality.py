@@ -192,3 +192,38 @@ def test_a_kill_at_any_step_of_a_quality_run_or_its_undo_loses_nothing(tmp_path:
         assert clean(library) == original, f"undo killed at step {step}"
         shutil.rmtree(library.parent)
     assert len(undo_kills) >= 6
+
+
+VIDEOS = '''
+[[rules]]
+name = "Videos to 240p"
+action = "reencode_video"
+max_lines = 240
+codec = "h264"
+min_saving_percent = 0
+minutes_per_day = 0.001
+'''
+
+
+def test_videos_are_re_encoded_last_within_their_daily_budget_and_come_back(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    for n in (1, 2):
+        samples.video(library / f"2024/03/VID_{n}.mp4", apple_creationdate=f"2024-03-02T10:00:0{n}+0100", size=(640, 360), seconds=2.0)
+    samples.video(library / "2024/03/VID_small.mp4", size=(320, 180))
+    pristine = tree(library)
+    _, preview = rules(tmp_path, library, VIDEOS, "--dry-run")
+    seen = lines(preview)
+    assert seen[("2024/03/VID_1.mp4", "Videos to 240p")]["action"] == "reencode_video"
+    assert "360p to 240p in H264" in seen[("2024/03/VID_1.mp4", "Videos to 240p")]["reason"]
+    assert ("2024/03/VID_small.mp4", "Videos to 240p") not in seen, "not above 240p"
+    _, done = rules(tmp_path, library, VIDEOS, "--confirm")
+    outcome = lines(done)
+    assert [outcome[(f"2024/03/VID_{n}.mp4", "Videos to 240p")]["action"] for n in (1, 2)] == ["reencode_video", "skip"]
+    assert "encoding time for videos" in outcome[("2024/03/VID_2.mp4", "Videos to 240p")]["reason"]
+    encoded = exiftool(library / "2024/03/VID_1.mp4")
+    assert encoded["ImageHeight"] == 240 and encoded.get("CreationDate") == "2024:03:02 10:00:01+01:00", "the date with its offset kept"
+    assert tree(library)["Originals/2024/03/VID_1.mp4"] == pristine["2024/03/VID_1.mp4"]
+    undone = subprocess.run([sys.executable, "-m", "mobile_backups", "undo", journal_of(done)], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert tree(library) == pristine

@@ -639,7 +639,7 @@ def _jxl(reader: BlockReader, info: MediaInfo) -> None:
         return
     top = _top_level(reader, info)
     if b"Exif" in top:
-        data = _small(reader, *top[b"Exif"])
+        data = small_box(reader, *top[b"Exif"])
         if len(data) > 4:
             tiff = data[4 + int.from_bytes(data[:4], "big") :]
             info.exif = exif_from_tiff(tiff[6:] if tiff.startswith(b"Exif\x00\x00") else tiff)
@@ -648,7 +648,7 @@ def _jxl(reader: BlockReader, info: MediaInfo) -> None:
 # --- ISO base media (MP4, MOV, HEIF, CR3) -------------------------------------------
 
 
-def _boxes(reader: BlockReader, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def boxes(reader: BlockReader, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, box end) of the boxes between start and end."""
     pos = start
     for _ in range(MAX_BOXES):
@@ -677,20 +677,21 @@ def _top_level(reader: BlockReader, info: MediaInfo) -> dict[bytes, tuple[int, i
     the boxes before it are still read: a complete 'moov' or 'meta' still holds the metadata."""
     top: dict[bytes, tuple[int, int]] = {}
     try:
-        for kind, payload, end in _boxes(reader, 0, reader.size):
+        for kind, payload, end in boxes(reader, 0, reader.size):
             top[kind] = (payload, end)
             if kind == b"uuid" and reader.read_exact(payload, 16) == XMP_UUID:
-                info.xmp = parse_xmp(_small(reader, payload + 16, end))
+                info.xmp = parse_xmp(small_box(reader, payload + 16, end))
     except CorruptMedia as err:
         info.damage = str(err)
     return top
 
 
 def _children(reader: BlockReader, start: int, end: int) -> dict[bytes, tuple[int, int]]:
-    return {kind: (payload, box_end) for kind, payload, box_end in _boxes(reader, start, end)}
+    return {kind: (payload, box_end) for kind, payload, box_end in boxes(reader, start, end)}
 
 
-def _small(reader: BlockReader, start: int, end: int) -> bytes:
+def small_box(reader: BlockReader, start: int, end: int) -> bytes:
+    """A metadata box's payload, read whole; refused when implausibly large (a hostile length)."""
     if end - start > MAX_METADATA:
         raise CorruptMedia("corrupt file: a metadata box is implausibly large")
     return reader.read_exact(start, end - start)
@@ -711,7 +712,7 @@ def _quicktime(reader: BlockReader, info: MediaInfo) -> None:
         if meta and not info.quicktime:
             info.quicktime = _quicktime_keys(reader, *meta)
     if b"XMP_" in udta and not info.xmp:
-        info.xmp = parse_xmp(_small(reader, *udta[b"XMP_"]))
+        info.xmp = parse_xmp(small_box(reader, *udta[b"XMP_"]))
 
 
 def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]:
@@ -721,7 +722,7 @@ def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]
     meta = _children(reader, start, end)
     if b"keys" not in meta or b"ilst" not in meta:
         return {}
-    keys_data = _small(reader, *meta[b"keys"])
+    keys_data = small_box(reader, *meta[b"keys"])
     names: dict[int, str] = {}
     pos, index = 8, 1
     while pos + 8 <= len(keys_data) and index <= MAX_ITEMS:
@@ -731,13 +732,13 @@ def _quicktime_keys(reader: BlockReader, start: int, end: int) -> dict[str, str]
         names[index] = keys_data[pos + 8 : pos + size].decode("utf-8", "replace")
         pos, index = pos + size, index + 1
     values: dict[str, str] = {}
-    for kind, payload, item_end in _boxes(reader, *meta[b"ilst"]):
+    for kind, payload, item_end in boxes(reader, *meta[b"ilst"]):
         name = names.get(int.from_bytes(kind, "big"))
         if name not in QUICKTIME_KEYS:
             continue
-        for data_kind, data_start, data_end in _boxes(reader, payload, item_end):
+        for data_kind, data_start, data_end in boxes(reader, payload, item_end):
             if data_kind == b"data" and reader.read_exact(data_start, 4) == b"\x00\x00\x00\x01":
-                values[name] = _small(reader, data_start + 8, data_end).decode("utf-8", "replace").strip("\x00 ")
+                values[name] = small_box(reader, data_start + 8, data_end).decode("utf-8", "replace").strip("\x00 ")
     return values
 
 
@@ -749,9 +750,9 @@ def _heif(reader: BlockReader, info: MediaInfo) -> None:
     meta = _children(reader, start + 4, end)
     if b"iinf" not in meta or b"iloc" not in meta:
         return
-    items = _heif_items(_small(reader, *meta[b"iinf"]))
+    items = heif_items(small_box(reader, *meta[b"iinf"]))
     wanted = {i for i, (kind, content) in items.items() if kind == b"Exif" or (kind == b"mime" and content == b"application/rdf+xml")}
-    locations = _heif_locations(_small(reader, *meta[b"iloc"]), wanted)
+    locations = heif_locations(small_box(reader, *meta[b"iloc"]), wanted)
     idat = meta.get(b"idat", (0, 0))[0]
     for item_id in sorted(wanted & locations.keys()):
         method, extents = locations[item_id]
@@ -767,7 +768,7 @@ def _heif(reader: BlockReader, info: MediaInfo) -> None:
             info.exif = exif_from_tiff(data[4 + int.from_bytes(data[:4], "big") :])
 
 
-def _heif_items(iinf: bytes) -> dict[int, tuple[bytes, bytes]]:
+def heif_items(iinf: bytes) -> dict[int, tuple[bytes, bytes]]:
     """item id -> (item type, content type) from an `iinf` payload."""
     pos = 6 if iinf[0] == 0 else 8
     items: dict[int, tuple[bytes, bytes]] = {}
@@ -791,7 +792,7 @@ def _heif_items(iinf: bytes) -> dict[int, tuple[bytes, bytes]]:
     return items
 
 
-def _heif_locations(iloc: bytes, wanted: set[int]) -> dict[int, tuple[int, list[tuple[int, int]]]]:
+def heif_locations(iloc: bytes, wanted: set[int]) -> dict[int, tuple[int, list[tuple[int, int]]]]:
     """item id -> (construction method, [(offset, length)]) of the `wanted` items, from an `iloc` payload.
 
     Counts are checked against the bytes that hold them before any loop: a declared 2^32-1 items
@@ -840,12 +841,12 @@ def _cr3(reader: BlockReader, info: MediaInfo) -> None:
     top = _top_level(reader, info)
     if b"moov" not in top:
         raise CorruptMedia("corrupt CR3: no 'moov' box")
-    for kind, payload, end in _boxes(reader, *top[b"moov"]):
+    for kind, payload, end in boxes(reader, *top[b"moov"]):
         if kind == b"uuid" and reader.read_exact(payload, 16) == CANON_UUID:
             canon = _children(reader, payload + 16, end)
             for name in (b"CMT2", b"CMT1"):
                 if name in canon:
-                    info.exif = {**exif_from_tiff(_small(reader, *canon[name])), **info.exif}
+                    info.exif = {**exif_from_tiff(small_box(reader, *canon[name])), **info.exif}
 
 
 def _raw(reader: BlockReader, info: MediaInfo) -> None:

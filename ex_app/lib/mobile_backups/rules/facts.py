@@ -32,6 +32,7 @@ class FileFacts:
     file_id: int | None = None
     format: str | None = None  # by content (magic bytes), never by extension
     megapixels: float | None = None  # when known without decoding (quality rules check again before acting)
+    lines: int | None = None  # a video's short side in pixels, when known
     user_comment: str | None = None  # EXIF UserComment: iOS writes "Screenshot"
     favorite: bool = False
     tags: frozenset[str] = frozenset()

@@ -100,6 +100,16 @@ class ContentGuard:
                 return self.returned(content_hash)
         return None
 
+    def video_seconds(self, day: str) -> float:
+        """Seconds spent encoding videos on `day` (YYYY-MM-DD): the rules' daily budget."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (f"video_seconds:{day}",)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def spend_video_seconds(self, day: str, seconds: float) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM meta WHERE key LIKE 'video_seconds:%' AND key < ?", (f"video_seconds:{day}",))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"video_seconds:{day}", str(self.video_seconds(day) + seconds)))
+
     def library_files(self) -> int | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'library_files'").fetchone()
         return int(row[0]) if row else None

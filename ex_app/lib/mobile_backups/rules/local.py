@@ -26,6 +26,7 @@ import errno
 import os
 import posixpath
 import stat
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone, tzinfo
@@ -44,7 +45,7 @@ from .guard import ContentGuard
 from .local_quality import ORIGINALS, LocalQuality
 from .match import Scope, Verdict, below_library
 from .model import QUALITY_ACTIONS, Rule
-from .quality import gates
+from .quality import gates, video
 
 RULES_JOURNALS = "rules"  # LIBRARY/.mobile_backups/rules/: the rules runs' journals
 GUARD = "rules.sqlite"
@@ -144,6 +145,8 @@ class LocalBackend:
                 facts = duplicates.check(facts)
             if transforms and item.problem is None:
                 facts = _gated(facts, gates.probe_path(Path(entry.path)), transforms)
+                if "reencode_video" in transforms and facts.format in ("mp4", "mov"):
+                    facts = replace(facts, lines=_video_lines(Path(entry.path)))
             if facts.hash is None and entry.size in sizes:  # of a size the guard knows: hashed to be recognised
                 try:
                     facts = replace(facts, hash=self._digest(entry.path))
@@ -326,6 +329,15 @@ def _gated(facts: FileFacts, probe: gates.Probe, actions: set[str]) -> FileFacts
     refusals = {action: why for action in sorted(actions) if (why := gates.refusal(probe, action))}
     megapixels = probe.width * probe.height / 1e6 if probe.width else None
     return replace(facts, megapixels=megapixels, extra={**facts.extra, "refusals": refusals})
+
+
+def _video_lines(path: Path) -> int | None:
+    """A video's short side as it shows (ffprobe, bounded in time); None when it cannot be told."""
+    try:
+        streams = [s for s in video.probe(path).get("streams", []) if s.get("codec_type") == "video"]
+        return min(video.shown_size(streams[0])) if streams else None
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+        return None
 
 
 def _renamed(name: str, stem: int, counter: int) -> str:

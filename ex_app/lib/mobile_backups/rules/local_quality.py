@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.layout import with_counter
 from .match import Scope, Verdict, below_library
-from .quality import gates, pool
+from .quality import gates, pool, video
+from .quality.transforms import Result
 from .runner import LeftAlone
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ def options(verdict: Verdict) -> dict[str, object]:
     if rule.action == "reencode":
         return {"quality": rule.quality, "larger_than_bytes": int((rule.larger_than_mb or 0) * MB),
                 "min_saving_percent": rule.min_saving_percent}
+    if rule.action == "reencode_video":
+        return {"max_lines": rule.max_lines, "codec": rule.codec, "min_saving_percent": rule.min_saving_percent}
     return {}
 
 
@@ -65,9 +69,11 @@ class LocalQuality:
     def __init__(self, backend: LocalBackend) -> None:
         self.backend = backend
         self.worker = pool.Worker()
+        self.videos = pool.Worker(seconds=video.SECONDS + 60, nice=10)  # its own worker, at low priority
 
     def close(self) -> None:
         self.worker.close()
+        self.videos.close()
 
     def _digest(self, path: str | Path) -> str:
         return self.backend._digest(path)
@@ -92,7 +98,7 @@ class LocalQuality:
         entry = plan["files"][0]  # type: ignore[index]
         source, output = Path(entry["from"]), Path(plan["output"])  # type: ignore[index]
         output.parent.mkdir(parents=True, exist_ok=True)
-        result = self.worker(partial(pool.ACTIONS[verdict.action], source, output, **options(verdict)))
+        result = self._transform(verdict, source, output)
         if result.skipped:
             raise LeftAlone(result.skipped)
         os.utime(output, (entry["mtime"], entry["mtime"]))  # type: ignore[index]
@@ -110,6 +116,21 @@ class LocalQuality:
         os.unlink(output)
         return {"made": self._made(source), "original": self._original(entry, original),
                 "destination": self.backend.rel(original), "change": change}
+
+    def _transform(self, verdict: Verdict, source: Path, output: Path) -> Result:
+        job = partial(pool.ACTIONS[verdict.action], source, output, **options(verdict))
+        if verdict.action != "reencode_video":
+            return self.worker(job)
+        guard, day = self.backend.guard, time.strftime("%Y-%m-%d")
+        budget = verdict.rule.minutes_per_day * 60
+        if guard is not None and guard.video_seconds(day) >= budget:
+            raise LeftAlone(f"today's encoding time for videos ({verdict.rule.minutes_per_day:g} min) is used up: a later run goes on")
+        started = time.monotonic()
+        try:
+            return self.videos(job)
+        finally:
+            if guard is not None:
+                guard.spend_video_seconds(day, time.monotonic() - started)
 
     def _made(self, path: Path) -> dict[str, object]:
         return {"path": str(path), "hash": self._digest(path), "size": path.stat().st_size}

@@ -15,7 +15,7 @@ from ..core.layout import within
 from .facts import FileFacts, kinds_of
 from .model import INPUT_FORMATS, KEEP_TAG, Rule, glob_regex
 
-NEW_PIXELS = frozenset({"convert", "downscale", "reencode"})  # quality actions that decode and encode (strip_location does not)
+NEW_PIXELS = frozenset({"convert", "downscale", "reencode", "reencode_video"})  # quality actions that decode and encode (strip_location does not)
 
 DAY = 86400.0
 
@@ -112,6 +112,8 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
         return None
     if rule.larger_than_mp is not None and facts.megapixels is not None and facts.megapixels <= rule.larger_than_mp:
         return None
+    if rule.action == "reencode_video" and facts.lines is not None and facts.lines <= rule.max_lines:
+        return None
     why: list[str] = []
     if rule.duplicates:
         why.append(f"identical to {facts.duplicate_of}")
@@ -146,6 +148,10 @@ def quality_note(rule: Rule, facts: FileFacts) -> list[str]:
         return [f"{facts.megapixels:.1f} MP to {rule.to_mp:g} MP, only if it saves at least {rule.min_saving_percent:g} %"]
     if rule.action == "reencode":
         return [f"again at quality {rule.quality}, only if it saves at least {rule.min_saving_percent:g} %"]
+    if rule.action == "reencode_video":
+        above = f"{facts.lines}p" if facts.lines else "above " + f"{rule.max_lines}p"
+        return [f"{above} to {rule.max_lines}p in {rule.codec.upper()}, only if it saves at least {rule.min_saving_percent:g} %; "
+                f"videos run last, at low priority, {rule.minutes_per_day:g} min of encoding a day"]
     if rule.action == "strip_location":
         return ["GPS and place names removed, pixels untouched; earlier versions and the trash still hold the location"]
     return []

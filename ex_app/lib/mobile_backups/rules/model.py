@@ -12,7 +12,8 @@ from pathlib import PurePosixPath
 KINDS = ("photo", "video", "screenshot", "messenger")
 AGE_FROM = ("capture", "upload", "modified")
 RETENTION_ACTIONS = ("trash", "archive", "tag")
-QUALITY_ACTIONS = ("convert", "downscale", "reencode", "strip_location")
+QUALITY_ACTIONS = ("convert", "downscale", "reencode", "strip_location", "reencode_video")
+CODECS = ("h264", "hevc")
 ACTIONS = RETENTION_ACTIONS + QUALITY_ACTIONS
 # Files a rule spares unless it says otherwise; every preview lists who was spared and why.
 EXEMPTIONS = ("favorite", "keep", "shared", "mount", "edited")
@@ -22,6 +23,7 @@ INPUT_FORMATS = {  # the formats (by content) each quality action can work on
     "downscale": frozenset({"jpeg"}),
     "reencode": frozenset({"jpeg"}),
     "strip_location": frozenset({"jpeg", "heic", "mp4", "mov"}),
+    "reencode_video": frozenset({"mp4", "mov"}),
 }
 KEEP_TAG = "keep"
 
@@ -34,6 +36,7 @@ _KEYS = {
     "downscale": {"formats", "larger_than_mp", "to_mp", "min_saving_percent"},
     "reencode": {"formats", "quality", "larger_than_mb", "min_saving_percent"},
     "strip_location": {"formats"},
+    "reencode_video": {"formats", "max_lines", "codec", "min_saving_percent", "minutes_per_day"},
 }
 
 
@@ -69,6 +72,9 @@ class Rule:
     to_mp: float | None = None
     larger_than_mb: float | None = None
     min_saving_percent: float = 25.0
+    max_lines: int = 1080  # videos: re-encoded above this many lines on the short side, to it
+    codec: str = "h264"
+    minutes_per_day: float = 60.0  # videos: encoding time per day (they run after everything else, at low priority)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -188,6 +194,13 @@ def parse_rule(table: Mapping[str, object], position: int) -> tuple[Rule | None,
             r.problem(f"to_mp ({to_mp:g}) is above larger_than_mp ({larger:g}): that would upscale")
         rule = replace(rule, to=to or ("jpeg" if action == "convert" else None), quality=quality or (90 if action in ("convert", "reencode") else None),
                         to_mp=to_mp, larger_than_mp=larger if larger is not None else to_mp, larger_than_mb=r.number("larger_than_mb", 0))
+        if action == "reencode_video":
+            codec = r.get("codec", str, "h264")
+            if codec not in CODECS:
+                r.problem(f"codec must be one of {', '.join(CODECS)}, not {codec!r}")
+            minutes = r.number("minutes_per_day", 0.0001)
+            rule = replace(rule, codec=str(codec), max_lines=int(r.number("max_lines", 144, integer=True) or 1080),
+                           minutes_per_day=float(minutes if minutes is not None else 60.0))
     return (None if r.problems else rule), r.problems
 
 

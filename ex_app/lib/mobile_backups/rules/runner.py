@@ -159,7 +159,7 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
     result.journal = journal.path
     step = 0
     try:
-        for verdict in result.verdicts:
+        for verdict in sorted(result.verdicts, key=lambda v: v.action == "reencode_video"):  # videos last: the slowest
             if verdict.acts:
                 step += 1
                 verdict = _act(backend, journal, step, verdict, guard, result)

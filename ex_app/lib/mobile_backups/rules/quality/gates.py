@@ -20,12 +20,12 @@ from ...core.media import (
     MAX_JPEG_SEGMENTS,
     MAX_METADATA,
     CorruptMedia,
-    _boxes,
-    _heif_items,
-    _heif_locations,
-    _small,
+    boxes,
     container_of,
+    heif_items,
+    heif_locations,
     read_media_info,
+    small_box,
 )
 from ...core.source import BlockReader, OverBudget
 from ...store import LocalFile
@@ -301,35 +301,35 @@ def _heif(reader: BlockReader, found: Probe) -> None:
     if brand in (b"avif", b"avis"):
         found.format = "avif"
         return
-    top = {kind: (start, end) for kind, start, end in _boxes(reader, 0, reader.size)}
+    top = {kind: (start, end) for kind, start, end in boxes(reader, 0, reader.size)}
     if b"mpvd" in top:  # Samsung's HEIC motion photo: the MP4, whole, in a top-level box
         start, end = top[b"mpvd"]
         if end - start >= 8 and reader.read_exact(start + 4, 4) == b"ftyp":
             found.motion, found.video = f"a video of {end - start:,} bytes in an 'mpvd' box", (start, end - start)
     if b"meta" not in top:
         raise CorruptMedia("corrupt HEIF: no 'meta' box")
-    meta = {kind: (start, end) for kind, start, end in _boxes(reader, top[b"meta"][0] + 4, top[b"meta"][1])}
+    meta = {kind: (start, end) for kind, start, end in boxes(reader, top[b"meta"][0] + 4, top[b"meta"][1])}
     if b"iprp" in meta:
         _heif_properties(reader, meta[b"iprp"], found)
     if b"iinf" in meta and b"iloc" in meta:
-        items = _heif_items(_small(reader, *meta[b"iinf"]))
+        items = heif_items(small_box(reader, *meta[b"iinf"]))
         exif = {i for i, (kind, _) in items.items() if kind == b"Exif"}
-        for _, extents in _heif_locations(_small(reader, *meta[b"iloc"]), exif).values():
+        for _, extents in heif_locations(small_box(reader, *meta[b"iloc"]), exif).values():
             found.exif_size = max(found.exif_size, sum(length for _, length in extents) - 4)  # less the header offset
 
 
 def _heif_properties(reader: BlockReader, iprp: tuple[int, int], found: Probe) -> None:
     """The sizes ('ispe') and auxiliary types ('auxC') among the item properties."""
-    for kind, start, end in _boxes(reader, *iprp):
+    for kind, start, end in boxes(reader, *iprp):
         if kind != b"ipco":
             continue
-        for prop, p_start, p_end in _boxes(reader, start, end):
+        for prop, p_start, p_end in boxes(reader, start, end):
             if prop == b"ispe" and p_end - p_start >= 12:
                 width, height = struct.unpack(">II", reader.read_exact(p_start + 4, 8))
                 if width * height > found.width * found.height:
                     found.width, found.height = width, height
             elif prop == b"auxC":
-                aux_type = _small(reader, p_start + 4, p_end).split(b"\x00", 1)[0].decode("ascii", "replace")
+                aux_type = small_box(reader, p_start + 4, p_end).split(b"\x00", 1)[0].decode("ascii", "replace")
                 what = next((name for part, name in AUX_KINDS if part in aux_type), f"an auxiliary image ({aux_type})")
                 if what not in found.auxiliary:
                     found.auxiliary.append(what)

@@ -48,12 +48,15 @@ def workers(memory: int | None = None) -> int:
     return max(1, min(os.cpu_count() or 1, memory // WORKER_MEMORY))
 
 
-def one_worker(memory: int = WORKER_MEMORY, owner: int | None = None) -> None:
+def one_worker(memory: int = WORKER_MEMORY, owner: int | None = None, nice: int = 0) -> None:
     """Settings for one of a pool's workers: one decoding thread (the pool already has a worker per core), and at most
     `memory` bytes of address space beyond what it holds now (a decoder asking for more fails: a skip, not an OOM kill).
     The programs it starts (exiftool, ffmpeg) inherit the limit. It ends when `owner` (the process that made the pool)
-    is gone: a worker of the fork server would otherwise wait for work for ever after its owner was killed."""
+    is gone: a worker of the fork server would otherwise wait for work for ever after its owner was killed. `nice`
+    lowers its priority (videos: they must not slow down organising)."""
     pillow_heif.options.DECODE_THREADS = 1
+    if nice:
+        os.nice(nice)
     if owner is not None:
         threading.Thread(target=_watch, args=(owner,), daemon=True, name="owner-watch").start()
     status = Path("/proc/self/status")
@@ -124,14 +127,14 @@ class Worker:
     """One job at a time in a worker process kept for a whole rules run (started at the first job), under the
     same limits as `run`; a worker that dies is replaced for the next job."""
 
-    def __init__(self, seconds: float = SECONDS_PER_FILE, memory: int = WORKER_MEMORY) -> None:
-        self.seconds, self.memory = seconds, memory
+    def __init__(self, seconds: float = SECONDS_PER_FILE, memory: int = WORKER_MEMORY, nice: int = 0) -> None:
+        self.seconds, self.memory, self.nice = seconds, memory, nice
         self._executor: ProcessPoolExecutor | None = None
 
     def __call__(self, job: Job) -> Result:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(max_workers=1, mp_context=CONTEXT, initializer=one_worker,
-                                                 initargs=(self.memory, os.getpid()))
+                                                 initargs=(self.memory, os.getpid(), self.nice))
         try:
             return self._executor.submit(_run, job, self.seconds).result()
         except BrokenProcessPool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ...core.media import _boxes
+from ...core.media import boxes
 from ...core.source import BlockReader
 from ...store import LocalFile
 from .gates import probe_path
@@ -110,7 +110,7 @@ def pixel_digest(path: Path) -> str:
         digest = hashlib.sha256()
         with LocalFile(path) as source:
             reader = BlockReader(source)
-            for kind, start, end in _boxes(reader, 0, reader.size):
+            for kind, start, end in boxes(reader, 0, reader.size):
                 for at in range(start, end, 1 << 20) if kind == b"mdat" else ():
                     digest.update(source.read_at(at, min(1 << 20, end - at)))
         return "mdat:" + digest.hexdigest()

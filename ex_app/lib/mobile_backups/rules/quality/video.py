@@ -31,7 +31,7 @@ def probe(path: Path) -> dict:
     return json.loads(run.stdout or "{}")
 
 
-def _shown(stream: dict) -> tuple[int, int]:
+def shown_size(stream: dict) -> tuple[int, int]:
     """The video's displayed width and height: its coded size turned by the display matrix or rotate tag."""
     rotation = int(stream.get("tags", {}).get("rotate", 0))
     for side in stream.get("side_data_list", []):
@@ -50,7 +50,7 @@ def reencode_video(source: Path, output: Path, *, max_lines: int = 1080, codec: 
     videos = [s for s in before.get("streams", []) if s.get("codec_type") == "video"]
     if not videos:
         return _skip("reencode_video", source, "no video stream")
-    width, height = _shown(videos[0])
+    width, height = shown_size(videos[0])
     if min(width, height) <= max_lines:
         return _skip("reencode_video", source, f"{width} x {height}: not above {max_lines}p")
     scale = f"scale={'-2' if width > height else max_lines}:{max_lines if width > height else '-2'}"
@@ -89,7 +89,7 @@ def _check(source: Path, output: Path, before: dict, shown: tuple[int, int], max
     videos = [s for s in after.get("streams", []) if s.get("codec_type") == "video"]
     if not videos:
         return "no video stream in the output", ()
-    new = _shown(videos[0])
+    new = shown_size(videos[0])
     if min(new) != max_lines or (new[0] > new[1]) != (shown[0] > shown[1]):
         return f"shows as {new[0]} x {new[1]}, not as {shown[0]} x {shown[1]} scaled to {max_lines}p", ()
     audio = lambda probed: sum(s.get("codec_type") == "audio" for s in probed.get("streams", []))  # noqa: E731
