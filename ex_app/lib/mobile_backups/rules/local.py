@@ -57,7 +57,7 @@ def format_of(head: bytes) -> str | None:
     """The rule model's format of a file, from its first bytes (never its name)."""
     container = container_of(head)
     if container == "heif":
-        return None if head[8:12] in (b"avif", b"avis") else "heic"
+        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
     if container == "quicktime":
         return "mov" if head[4:12] in (b"ftypqt  ",) or head[4:8] != b"ftyp" else "mp4"
     return _FORMATS.get(container or "")

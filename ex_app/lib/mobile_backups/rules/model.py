@@ -17,7 +17,7 @@ CODECS = ("h264", "hevc")
 ACTIONS = RETENTION_ACTIONS + QUALITY_ACTIONS
 # Files a rule spares unless it says otherwise; every preview lists who was spared and why.
 EXEMPTIONS = ("favorite", "keep", "shared", "mount", "edited")
-FORMATS = ("jpeg", "heic", "png", "webp", "gif", "tiff", "dng", "mp4", "mov")
+FORMATS = ("jpeg", "heic", "avif", "png", "webp", "gif", "tiff", "dng", "mp4", "mov")
 INPUT_FORMATS = {  # the formats (by content) each quality action can work on
     "convert": frozenset({"heic"}),
     "downscale": frozenset({"jpeg"}),
