@@ -6,9 +6,10 @@ Files (generated, with EXIF date, offset, GPS, orientation 6 and an ICC profile)
 downscaled to 6 and 16 MP, and 12 MP HEICs, converted to JPEG q90. Each tool runs with one thread
 (MAGICK_THREAD_LIMIT, VIPS_CONCURRENCY: one worker's numbers); the app runs in one worker process over all
 files of a kind, each tool once per file, as they are used. Throughput is files per second of wall time;
-also per CPU second (what a pool with one worker per core gets); memory is the peak RSS of the worker (the largest over the tool's per-file processes). Fidelity: ratios are against the faster
-ImageMagick run. Fidelity: the share of outputs whose capture date, offset, GPS and ICC (exiftool -j -n, before and after) and displayed
-orientation (decoded, turned by its EXIF orientation, against the source) survived. Needs ImageMagick
+also per CPU second (what a pool with one worker per core gets); memory is the peak RSS of the worker (the largest
+over the tool's per-file processes). Ratios are against the faster ImageMagick run. Fidelity: the share of outputs
+whose capture date, offset, GPS and ICC (exiftool -j -n, before and after) and displayed orientation (decoded, turned
+by its EXIF orientation, against the source) survived. Needs ImageMagick
 (`apt-get install imagemagick`) and libvips-tools for the comparison; a missing tool is left out.
 """
 
