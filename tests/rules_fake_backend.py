@@ -41,7 +41,7 @@ class JsonBackend:
     def _save(self, everything: dict) -> None:
         self.path.write_text(json.dumps(everything))
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         _, mine = self._load()
         return iter([facts(d) for d in mine["files"]])
 

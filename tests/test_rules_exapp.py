@@ -298,7 +298,7 @@ def test_a_preview_keeps_room_for_spared_samples_and_charts_every_month_between(
     january, march, june = (datetime(2026, m, 15, tzinfo=timezone.utc).timestamp() for m in (1, 3, 6))
 
     class Files:
-        def files(self, scope, rules):
+        def files(self, scope, rules, now):
             return iter([facts({**screenshot(n, 0), "capture": january if n % 2 else march}) for n in range(30)]
                         + [facts({**screenshot(99, 0), "capture": january, "favorite": True})])
 

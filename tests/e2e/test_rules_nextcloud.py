@@ -197,7 +197,7 @@ archive_to = "Archive"
     now = time.time() + 11 * DAY
     assert not run(NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES), rules, scope, time.time(),
                    tmp_path / "j0", caps=ANY_SHARE).verdicts
-    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES, now=now)
+    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES)
     report = run(backend, rules, scope, now, tmp_path / "journals", caps=ANY_SHARE)
 
     assert sorted(v.facts.path for v in report.done) == sorted(originals)

@@ -98,8 +98,8 @@ class Announced:
     def __init__(self, backend: Backend, files: set[int | str]) -> None:
         self._backend, self._files = backend, files
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
-        return (f for f in self._backend.files(scope, rules) if (f.file_id if f.file_id is not None else f.path) in self._files)
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
+        return (f for f in self._backend.files(scope, rules, now) if (f.file_id if f.file_id is not None else f.path) in self._files)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._backend, name)

@@ -314,14 +314,11 @@ class NextcloudRulesBackend:
     settings); `zone`: the user's time zone (dates in names and metadata without an offset); `layout`: the
     organiser's layout template (the date of a library folder); `metadata_reads`: how many files per
     listing may have their metadata read for a capture time; `trash_budget`: the admin's trashbin_size
-    in bytes when known (Nextcloud does not tell apps); `now`: the time the runner counts ages to, when it is
-    not the clock's (the SEARCH filters by upload and modification time use it)."""
+    in bytes when known (Nextcloud does not tell apps)."""
 
     def __init__(self, store: NextcloudStore, library: str, inboxes: Iterable[str] = (), *, zone: tzinfo | None = None,
-                 layout: str = DEFAULT_LAYOUT, metadata_reads: int = METADATA_READS, trash_budget: int | None = None,
-                 now: float | None = None) -> None:
+                 layout: str = DEFAULT_LAYOUT, metadata_reads: int = METADATA_READS, trash_budget: int | None = None) -> None:
         self.store = store
-        self.now = now  # the time ages are counted to in the SEARCH filters (the runner's `now`); None: the clock
         self.library = library.strip("/")
         self.inboxes = tuple(i.strip("/") for i in inboxes)
         self.zone, self.layout, self.metadata_reads, self.trash_budget = zone, layout, metadata_reads, trash_budget
@@ -334,11 +331,11 @@ class NextcloudRulesBackend:
 
     # --- candidates ------------------------------------------------------------------------
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         """The files any of the rules may take: one SEARCH per set of folders, the rules' conditions joined
         with `or` (it also finds the screenshot and messenger folders below, when a rule takes those kinds),
-        and one more for the files in such folders, whatever their names."""
-        now = self.now if self.now is not None else time.time()
+        and one more for the files in such folders, whatever their names. Ages in the SEARCH count to `now`,
+        the run's (a notice's preview looks ahead to its due date)."""
         active = [r for r in rules if r.enabled]
         found: dict[int, tuple[str, dict[str, ET.Element]]] = {}
         self._keep = None
@@ -555,6 +552,8 @@ class NextcloudRulesBackend:
             if not copy or now.hash is None or self.store.digest(copy)[0] != now.hash:
                 return None, f"no longer identical to {copy}" if copy else "no identical library copy"
             now = replace(now, duplicate_of=copy)
+        if verdict.action == "tag" and verdict.rule.tag:  # journalled: an undo after a kill leaves a tag the file had before
+            now = replace(now, extra={**now.extra, "journal": {"had_tag": verdict.rule.tag.lower() in {t.lower() for t in now.tags}}})
         return now, None
 
     def act(self, verdict: Verdict) -> dict[str, object]:
@@ -595,9 +594,10 @@ class NextcloudRulesBackend:
                 "peer_id": None, "peer": record.get("live_peer")}
         here = self.store.stat(path)
         action = record["action"]
-        if action == "tag":  # the runner's record names the rule, not its tag: `tag` when it journals it
+        if action == "tag":  # the runner journals the tag's name, recheck whether the file had it
             tag_id = self._known_tags().get(str(record.get("tag", "")).strip().lower())
-            return info | {"tag_id": tag_id, "tagged": True} if tag_id and tag_id in self._tag_ids(path) else None
+            had = bool((record.get("backend") or {}).get("had_tag"))  # type: ignore[union-attr]
+            return info | {"tag_id": tag_id, "tagged": not had} if tag_id and tag_id in self._tag_ids(path) else None
         if here is not None and here.file_id == file_id:
             return None  # still where it was: the DELETE or MOVE did not happen
         if action == "trash":

@@ -40,7 +40,7 @@ SHRUNK = 0.5  # a library that holds less than half of what it held last time is
 
 
 class Backend(Protocol):
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]: ...  # the candidates
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]: ...  # the candidates (ages to `now`)
     def library_count(self) -> int: ...  # media files the library holds now (caps; a missing mount)
     def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]: ...  # facts now, or why not
     def act(self, verdict: Verdict) -> dict[str, object]: ...  # do it; what undoing it needs
@@ -106,7 +106,7 @@ def _spared(verdict: Verdict, guard: Guard | None) -> Verdict:
 
 
 def preview(backend: Backend, rules: list[Rule], scope: Scope, now: float, guard: Guard | None = None) -> Report:
-    return Report([_spared(v, guard) for v in verdicts(rules, backend.files(scope, rules), now, scope)])
+    return Report([_spared(v, guard) for v in verdicts(rules, backend.files(scope, rules, now), now, scope)])
 
 
 def cap_problem(acting: int, library: int, last_library: int | None, caps: Caps) -> RunStopped | None:
@@ -166,7 +166,8 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
     verdict = Verdict(facts, verdict.rule, verdict.action, verdict.reason, verdict.destination)
     journal.write(op="act", step=step, rule=verdict.rule.name, action=verdict.action, path=facts.path, file_id=facts.file_id,
                   size=facts.size, hash=facts.hash, destination=verdict.destination, live_peer=facts.live_peer,
-                  duplicate_of=facts.duplicate_of, backend=facts.extra.get("journal"), time=time.time())
+                  duplicate_of=facts.duplicate_of, tag=verdict.rule.tag if verdict.action == "tag" else None,
+                  backend=facts.extra.get("journal"), time=time.time())
     try:
         undo_info = backend.act(verdict)
     except OSError as err:
