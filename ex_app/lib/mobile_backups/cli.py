@@ -221,7 +221,7 @@ def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, g
             report(verdict)
         print(f"stopped: {stop}", file=sys.stderr)
         return STOPPED
-    guard.set_library_files(result.library_files or 0)
+    guard.set_library_files(result.library_left or 0)
     for note in result.notes:
         logging.info(note)
     if result.journal is not None:

@@ -330,7 +330,7 @@ class RulesService:
                 self.state.put_schedule(user, stopped={"reason": str(stop), "confirmable": stop.confirmable, "time": now, "kind": kind})
                 log.warning("rules of %s stopped before acting: %s", user, stop)
                 return outcome
-            self.state.put_schedule(user, library=backend.library_count(), stopped=None)  # what it holds after the run
+            self.state.put_schedule(user, library=report.library_left, stopped=None)
         outcome.report = report
         outcome.notes = report.notes
         if report.journal:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..core.layout import within
 from ..engine import Decision
 from ..journal import Journal
 from .facts import FileFacts
@@ -79,7 +81,14 @@ class Report:
     outcome: list[Verdict] = field(default_factory=list)  # after a run: each verdict as it ended (left alone: skip)
     notes: list[str] = field(default_factory=list)  # what the user should know beyond the verdicts
     journal: Path | None = None
-    library_files: int | None = None  # what the library held when the run started (for the next run's check)
+    library_files: int | None = None  # what the library held when the run started
+    taken_out: int = 0  # files the run took out of the library (trashed, or archived outside it)
+
+    @property
+    def library_left(self) -> int | None:
+        """What the next run's check compares to: the count before acting, less what this run itself took
+        out (a confirmed run that trashed half the library does not make the next one look like a missing mount)."""
+        return None if self.library_files is None else self.library_files - self.taken_out
 
     def acting(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.acts]
@@ -145,12 +154,21 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
         for verdict in result.verdicts:
             if verdict.acts:
                 step += 1
+                done = len(result.done)
                 verdict = _act(backend, journal, step, verdict, guard, result)
+                result.taken_out += len(result.done) > done and _leaves(verdict, scope)
             result.outcome.append(verdict)
             report(verdict)
     finally:
         journal.close()
     return result
+
+
+def _leaves(verdict: Verdict, scope: Scope) -> bool:
+    """Whether a done action took its file out of the library (as the backend's library_count counts it)."""
+    def inside(path: str | None) -> bool:
+        return path is not None and (within(path, scope.library) if scope.library else not posixpath.isabs(path))
+    return inside(verdict.facts.path) and (verdict.action == "trash" or verdict.action == "archive" and not inside(verdict.destination))
 
 
 def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard: Guard | None, result: Report) -> Verdict:
