@@ -43,7 +43,7 @@ class JsonBackend:
 
     def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         _, mine = self._load()
-        return iter([facts(d) for d in mine["files"]])
+        return iter([facts({k: v for k, v in d.items() if k != "hash"}) for d in mine["files"]])  # hashed only by recheck
 
     def library_count(self) -> int:
         _, mine = self._load()
@@ -52,7 +52,7 @@ class JsonBackend:
     def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]:
         _, mine = self._load()
         found = next((d for d in mine["files"] if d["file_id"] == verdict.facts.file_id), None)
-        return (facts(found), None) if found else (None, "it is gone")
+        return (facts(found), None) if found else (None, "it is gone")  # with its `hash`, if it has one, as Nextcloud's recheck
 
     def act(self, verdict: Verdict) -> dict[str, object]:
         everything, mine = self._load()
