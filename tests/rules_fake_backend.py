@@ -13,9 +13,11 @@ import runpy
 from collections.abc import Iterator
 from pathlib import Path
 
+from mobile_backups.nextcloud.rules_backend import Headroom
 from mobile_backups.rules.facts import FileFacts
 from mobile_backups.rules.match import Scope, Verdict
 from mobile_backups.rules.model import Rule
+from mobile_backups.rules.runner import RunStopped
 
 
 def write_files(path: Path, users: dict[str, list[dict]]) -> None:
@@ -44,6 +46,12 @@ class JsonBackend:
     def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         _, mine = self._load()
         return iter([facts({k: v for k, v in d.items() if k != "hash"}) for d in mine["files"]])  # hashed only by recheck
+
+    def trash_room(self, trashing: list[Verdict]) -> RunStopped | None:
+        """Nextcloud's trash budget (rules_backend.Headroom) over the user's `headroom` {"free", "trash"}, if any."""
+        _, mine = self._load()
+        room = mine.get("headroom")
+        return Headroom(room["free"], 0, room["trash"]).stop(sum(v.facts.size for v in trashing), len(trashing)) if room else None
 
     def library_count(self) -> int:
         _, mine = self._load()

@@ -39,6 +39,7 @@ FILES = {
     "bob": [screenshot(1, 40), screenshot(2, 50), screenshot(3, 60, favorite=True), screenshot(4, 2)] + [photo(n, 400) for n in range(30)],
     "carol": [screenshot(n, 100) for n in range(60)] + [photo(n, 100) for n in range(600)],
     "admin": [screenshot(1, 90)],
+    "dave": [screenshot(n, 100) for n in range(12)] + [photo(n, 100) for n in range(8)],
     "erin": [screenshot(1, 100, hash="c0ffee")] + [photo(n, 100) for n in range(9)],
 }
 
@@ -50,6 +51,7 @@ def nextcloud():
         "admin": {"groups": ["admin"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
         "bob": {"groups": ["family"], "timezone": "America/New_York", "folders": {"InstantUpload"}},
         "carol": {"groups": ["staff"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
+        "dave": {"groups": ["staff"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
         "erin": {"groups": ["staff"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
     }
     # "-3" is refused (0, never, stays); the file cap is the admin's
@@ -257,6 +259,39 @@ def change(json_files: Path, user: str, **values: object) -> None:
     everything = json.loads(json_files.read_text())
     everything["users"][user].update(values)
     json_files.write_text(json.dumps(everything))
+
+
+def test_the_trash_bins_room_in_the_preview_in_occ_and_the_next_runs_library_check(exapp):
+    base, files = exapp
+    change(files, "dave", headroom={"free": 1_000_000, "trash": 400_000})  # room for 100 kB; the rule would trash 480 kB
+    post(base, "dave", "/rules/save", form())
+    shown = get(base, "dave", preview="Old screenshots", owner="mine").text
+    assert ("A run would stop before trashing: trashing 12 file(s), 480 kB would make Nextcloud purge about 140 kB of older trash"
+            in shown and "The run's confirmation goes past it." in shown), shown
+    post(base, "dave", "/rules/switch", {"name": "Old screenshots", "owner": "mine", "on": "1"})
+    assert "dave: a run would stop here: trashing 12 file(s), 480 kB" in occ(base, "rules", options={"user": "dave", "dry-run": True}).text
+    stopped = occ(base, "rules", options={"user": "dave"}).text
+    assert ("Stopped before acting: it would act on 12 of 20 files (60 %), more than 10 % of the library: confirm to go on; "
+            "trashing 12 file(s), 480 kB would make Nextcloud purge" in stopped and "(run again with --confirm)" in stopped), stopped
+    assert not paths(files, "dave", "trash")
+    done = occ(base, "rules", options={"user": "dave", "confirm": True}).text
+    assert "12 file(s) done" in done and len(paths(files, "dave", "trash")) == 12
+    # the library holds 8 now, as the run left it: no "much smaller" next time; a lost folder is one
+    change(files, "dave", headroom=None)
+    assert "smaller" not in occ(base, "rules", options={"user": "dave"}).text
+    change(files, "dave", library_count=3)
+    shrunk = occ(base, "rules", options={"user": "dave", "confirm": True}).text
+    assert "the library looks much smaller than last time (3 files, 8 before)" in shrunk and "--confirm" not in shrunk, shrunk
+    change(files, "dave", library_count=8)
+    run_id = re.search(r"undo with: occ mobile_backups:undo (dave/run-[0-9-]+)", done)[1]
+    occ(base, "undo", arguments={"run": run_id})
+    # named an archive folder, the trash rule archives instead when the trash has no room
+    change(files, "dave", headroom={"free": 100_000, "trash": 0})
+    post(base, "dave", "/rules/save", form(archive_to="Archive", replaces="Old screenshots"))
+    archived = get(base, "dave", preview="Old screenshots", owner="mine").text
+    assert "12 file(s) archived instead of trashed: the trash bin has no room" in archived and "A run would stop" not in archived
+    assert re.search(r"<td>Photos/2025/0\d/Screenshot_\S+\.png</td><td>archive</td><td>screenshot; taken 100 days ago; archived: the trash bin "
+                     r"has no room</td><td>Archive/2025/0\d/Screenshot_", archived), archived
 
 
 def test_content_that_comes_back_after_a_rule_trashed_it_is_left_alone_and_the_answer_says_why(exapp):

@@ -269,6 +269,9 @@ class RulesService:
             if a.owner == user or (a.owner == ADMIN and self.is_admin(user)):
                 self.state.saw(a.owner, a.key)
         result = describe(report, rules, folder)
+        stop = report.trash_stop
+        result["trash"] = {"problem": str(stop), "confirmable": stop.confirmable} if stop else None
+        result["notes"] = report.notes
         for entry, a in zip(result["rules"], applied):
             entry.update(key=a.key, owner="admin" if a.owner == ADMIN else a.owner, state=a.state)
         return result
@@ -389,9 +392,10 @@ class RulesService:
         self.state.put_notice(user, a.rule.name, notice)
         text = notice_text(len(taking), sum(v.facts.size for v in taking), a.rule.kinds, a.rule.action, due, zone,  # type: ignore[arg-type]
                            a.rule.archive_to, a.rule.tag)
+        room = f" As it is now, {report.trash_stop}." if report.trash_stop else ""
         if caps.notice_days:
             self.app.notify(user, text, f"Rule “{a.rule.name}”. Favourite a file or tag it “keep” to spare it; "
-                            "the preview shows every file.", self.page_url("preview", a))
+                            f"the preview shows every file.{room}", self.page_url("preview", a))
         return notice
 
     # --- undo and the runs ------------------------------------------------------------------

@@ -248,6 +248,9 @@ def _occ_run(rules: RulesService, user: str, dry_run: bool, confirm: bool) -> li
             lines.append(f"{user}: {entry['rule']}: would take {entry['files']} file(s) ({entry['size']}), spare {entry['exempt']}")
             lines.extend(f"{user}:   {s['action']} {s['source']}" + (f" -> {s['destination']}" if s.get("destination") else "") + f"  [{s['reason']}]"
                          for s in entry["samples"])
+        lines.extend(f"{user}: {note}" for note in result["notes"])
+        if result["trash"]:
+            lines.append(f"{user}: a run would stop here: {result['trash']['problem']}")
         lines.append(f"{user}: dry run: nothing done")
         return lines
     outcome = rules.run_now(user, confirm)
