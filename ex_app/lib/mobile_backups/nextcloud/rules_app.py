@@ -390,9 +390,11 @@ class RulesService:
             return None
         notice = Notice(a.key, now, due, tuple(file_key(v.facts) for v in taking))
         self.state.put_notice(user, a.rule.name, notice)
-        text = notice_text(len(taking), sum(v.facts.size for v in taking), a.rule.kinds, a.rule.action, due, zone,  # type: ignore[arg-type]
+        action = "archive" if all(v.action == "archive" for v in taking) else a.rule.action  # the trash bin has no room: archived
+        text = notice_text(len(taking), sum(v.facts.size for v in taking), a.rule.kinds, action, due, zone,  # type: ignore[arg-type]
                            a.rule.archive_to, a.rule.tag)
-        room = f" As it is now, {report.trash_stop}." if report.trash_stop else ""
+        problems = report.notes + ([str(report.trash_stop)] if report.trash_stop else [])
+        room = "".join(f" As it is now, {problem}." for problem in problems)
         if caps.notice_days:
             self.app.notify(user, text, f"Rule “{a.rule.name}”. Favourite a file or tag it “keep” to spare it; "
                             f"the preview shows every file.{room}", self.page_url("preview", a))
