@@ -112,7 +112,7 @@ def walk(store: NextcloudStore, backend: NextcloudRulesBackend, scope: Scope, no
 
 
 def search(backend: NextcloudRulesBackend, scope: Scope, now: float) -> list[tuple[str, str, str]]:
-    return sorted((v.facts.path, v.rule.name, v.action) for v in verdicts(RULES, backend.files(scope, RULES), now, scope))
+    return sorted((v.facts.path, v.rule.name, v.action) for v in verdicts(RULES, backend.files(scope, RULES, now), now, scope))
 
 
 def timed(store: NextcloudStore, job) -> tuple[float, int, list]:  # type: ignore[no-untyped-def]
@@ -125,7 +125,7 @@ def compare(label: str, store: NextcloudStore, scope: Scope, now: float, rounds:
     walks, searches = [], []
     for _ in range(rounds):  # interleaved, so that neither profits alone from a warm server
         walks.append(timed(store, lambda: walk(store, NextcloudRulesBackend(store, LIBRARY, INBOXES), scope, now)))
-        searches.append(timed(store, lambda: search(NextcloudRulesBackend(store, LIBRARY, INBOXES, now=now), scope, now)))
+        searches.append(timed(store, lambda: search(NextcloudRulesBackend(store, LIBRARY, INBOXES), scope, now)))
     assert all(w[2] == walks[0][2] for w in walks) and all(s[2] == walks[0][2] for s in searches), "the methods disagree"
     found = walks[0][2]
     per_rule = {rule.name: sum(1 for _, name, action in found if name == rule.name and action != "exempt") for rule in RULES}

@@ -232,7 +232,8 @@ class FakeNextcloud:
                     return self._answer(200, sorted(set(fake.users) - fake.deleted))
                 if path == "/ocs/v2.php/cloud/user" and user in fake.users:
                     info = fake.users[user]
-                    return self._answer(200, {"id": user, "groups": info.get("groups", []), "timezone": info.get("timezone", "")})
+                    return self._answer(200, {"id": user, "groups": info.get("groups", []), "timezone": info.get("timezone", ""),
+                                              "quota": info.get("quota", {"quota": -3, "used": 0})})
                 return self._answer(404, None)
 
             def do_POST(self) -> None:
@@ -265,6 +266,8 @@ class FakeNextcloud:
             def do_PROPFIND(self) -> None:
                 path, user = unquote(urlsplit(self.path).path), self._user()
                 fake.requests.append(("PROPFIND", path, user))
+                if path.rstrip("/") == f"/remote.php/dav/trashbin/{user}/trash":
+                    return self._trash(fake.users.get(user, {}).get("trash"))
                 if fake.files is not None:
                     self.rfile.read(int(self.headers.get("Content-Length") or 0))
                     return self._answer(*fake.files.propfind(user, self._rel(), self.headers.get("Depth", "1")), "application/xml")
@@ -276,6 +279,19 @@ class FakeNextcloud:
                        "<d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype><oc:fileid>9</oc:fileid></d:prop>"
                        "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>")
                 return self._answer(207, xml.encode(), "application/xml")
+
+            def _trash(self, sizes: list[int] | None) -> None:
+                """The user's trash bin: one item per size (`trash` of the user); none (404) without the key,
+                as when the Deleted files app is off."""
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if sizes is None:
+                    return self._answer(404, b"", "application/xml")
+                base = f"/remote.php/dav/trashbin/{self._user()}/trash/"
+                items = "".join(f"<d:response><d:href>{base}f{n}.jpg.d{1700000000 + n}</d:href><d:propstat><d:prop><oc:fileid>{900 + n}</oc:fileid>"
+                                f"<oc:size>{size}</oc:size></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+                                for n, size in enumerate(sizes))
+                self._answer(207, ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+                                   f"<d:response><d:href>{base}</d:href></d:response>{items}</d:multistatus>").encode(), "application/xml")
 
             def do_SEARCH(self) -> None:
                 """Only what NextcloudStore.path_of asks: the node with one file id, in the user's files."""

@@ -13,9 +13,11 @@ import runpy
 from collections.abc import Iterator
 from pathlib import Path
 
+from mobile_backups.nextcloud.rules_backend import Headroom
 from mobile_backups.rules.facts import FileFacts
 from mobile_backups.rules.match import Scope, Verdict
 from mobile_backups.rules.model import Rule
+from mobile_backups.rules.runner import RunStopped
 
 
 def write_files(path: Path, users: dict[str, list[dict]]) -> None:
@@ -41,9 +43,15 @@ class JsonBackend:
     def _save(self, everything: dict) -> None:
         self.path.write_text(json.dumps(everything))
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         _, mine = self._load()
-        return iter([facts(d) for d in mine["files"]])
+        return iter([facts({k: v for k, v in d.items() if k != "hash"}) for d in mine["files"]])  # hashed only by recheck
+
+    def trash_room(self, trashing: list[Verdict]) -> RunStopped | None:
+        """Nextcloud's trash budget (rules_backend.Headroom) over the user's `headroom` {"free", "trash"}, if any."""
+        _, mine = self._load()
+        room = mine.get("headroom")
+        return Headroom(room["free"], 0, room["trash"]).stop(sum(v.facts.size for v in trashing), len(trashing)) if room else None
 
     def library_count(self) -> int:
         _, mine = self._load()
@@ -52,7 +60,7 @@ class JsonBackend:
     def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]:
         _, mine = self._load()
         found = next((d for d in mine["files"] if d["file_id"] == verdict.facts.file_id), None)
-        return (facts(found), None) if found else (None, "it is gone")
+        return (facts(found), None) if found else (None, "it is gone")  # with its `hash`, if it has one, as Nextcloud's recheck
 
     def act(self, verdict: Verdict) -> dict[str, object]:
         everything, mine = self._load()

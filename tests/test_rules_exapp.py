@@ -7,6 +7,8 @@ files (the Nextcloud backend is another module's)."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import datetime, timezone
 import time
@@ -37,6 +39,8 @@ FILES = {
     "bob": [screenshot(1, 40), screenshot(2, 50), screenshot(3, 60, favorite=True), screenshot(4, 2)] + [photo(n, 400) for n in range(30)],
     "carol": [screenshot(n, 100) for n in range(60)] + [photo(n, 100) for n in range(600)],
     "admin": [screenshot(1, 90)],
+    "dave": [screenshot(n, 100) for n in range(12)] + [photo(n, 100) for n in range(8)],
+    "erin": [screenshot(1, 100, hash="c0ffee")] + [photo(n, 100) for n in range(9)],
 }
 
 
@@ -47,6 +51,8 @@ def nextcloud():
         "admin": {"groups": ["admin"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
         "bob": {"groups": ["family"], "timezone": "America/New_York", "folders": {"InstantUpload"}},
         "carol": {"groups": ["staff"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
+        "dave": {"groups": ["staff"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
+        "erin": {"groups": ["staff"], "timezone": "Europe/Berlin", "folders": {"InstantUpload"}},
     }
     # "-3" is refused (0, never, stays); the file cap is the admin's
     fake.admin = {"rules_duplicates_days": "14", "rules_messenger_days": "-3", "rules_max_files": "50"}
@@ -248,6 +254,61 @@ def test_occ_rules_dry_run_caps_confirm_and_undo(exapp):
     assert "--user USER or --all" in occ(base, "rules", options={"user": None, "all": False}).text
 
 
+def change(json_files: Path, user: str, **values: object) -> None:
+    """The user's files as the stand-in backend sees them, changed (`files`, `headroom`, `library_count`)."""
+    everything = json.loads(json_files.read_text())
+    everything["users"][user].update(values)
+    json_files.write_text(json.dumps(everything))
+
+
+def test_the_trash_bins_room_in_the_preview_in_occ_and_the_next_runs_library_check(exapp):
+    base, files = exapp
+    change(files, "dave", headroom={"free": 1_000_000, "trash": 400_000})  # room for 100 kB; the rule would trash 480 kB
+    post(base, "dave", "/rules/save", form())
+    shown = get(base, "dave", preview="Old screenshots", owner="mine").text
+    assert ("A run would stop before trashing: trashing 12 file(s), 480 kB would make Nextcloud purge about 140 kB of older trash"
+            in shown and "The run's confirmation goes past it." in shown), shown
+    post(base, "dave", "/rules/switch", {"name": "Old screenshots", "owner": "mine", "on": "1"})
+    assert "dave: a run would stop here: trashing 12 file(s), 480 kB" in occ(base, "rules", options={"user": "dave", "dry-run": True}).text
+    stopped = occ(base, "rules", options={"user": "dave"}).text
+    assert ("Stopped before acting: it would act on 12 of 20 files (60 %), more than 10 % of the library: confirm to go on; "
+            "trashing 12 file(s), 480 kB would make Nextcloud purge" in stopped and "(run again with --confirm)" in stopped), stopped
+    assert not paths(files, "dave", "trash")
+    done = occ(base, "rules", options={"user": "dave", "confirm": True}).text
+    assert "12 file(s) done" in done and len(paths(files, "dave", "trash")) == 12
+    # the library holds 8 now, as the run left it: no "much smaller" next time; a lost folder is one
+    change(files, "dave", headroom=None)
+    assert "smaller" not in occ(base, "rules", options={"user": "dave"}).text
+    change(files, "dave", library_count=3)
+    shrunk = occ(base, "rules", options={"user": "dave", "confirm": True}).text
+    assert "the library looks much smaller than last time (3 files, 8 before)" in shrunk and "--confirm" not in shrunk, shrunk
+    change(files, "dave", library_count=8)
+    run_id = re.search(r"undo with: occ mobile_backups:undo (dave/run-[0-9-]+)", done)[1]
+    occ(base, "undo", arguments={"run": run_id})
+    # named an archive folder, the trash rule archives instead when the trash has no room
+    change(files, "dave", headroom={"free": 100_000, "trash": 0})
+    post(base, "dave", "/rules/save", form(archive_to="Archive", replaces="Old screenshots"))
+    archived = get(base, "dave", preview="Old screenshots", owner="mine").text
+    assert "12 file(s) archived instead of trashed: the trash bin has no room" in archived and "A run would stop" not in archived
+    assert re.search(r"<td>Photos/2025/0\d/Screenshot_\S+\.png</td><td>archive</td><td>screenshot; taken 100 days ago; archived: the trash bin "
+                     r"has no room</td><td>Archive/2025/0\d/Screenshot_", archived), archived
+
+
+def test_content_that_comes_back_after_a_rule_trashed_it_is_left_alone_and_the_answer_says_why(exapp):
+    base, files = exapp
+    post(base, "erin", "/rules/save", form())
+    get(base, "erin", preview="Old screenshots", owner="mine")
+    post(base, "erin", "/rules/switch", {"name": "Old screenshots", "owner": "mine", "on": "1"})
+    first = post(base, "erin", "/rules/run", {"confirm": "0"})
+    assert first.status_code == 200 and "1 file(s) done" in first.text and len(paths(files, "erin", "trash")) == 1
+    back = {**screenshot(1, 100, hash="c0ffee"), "path": "InstantUpload/Screenshot_20250102-101001.png", "file_id": 777}
+    change(files, "erin", files=read_files(files, "erin")["files"] + [back])  # the phone uploads it again
+    second = post(base, "erin", "/rules/run", {"confirm": "0"})
+    assert second.status_code == 200 and html.unescape(second.text).count(
+        "left alone: InstantUpload/Screenshot_20250102-101001.png (came back after clean-up (“Old screenshots” took Photos/2025/02/") == 1, second.text
+    assert "InstantUpload/Screenshot_20250102-101001.png" in paths(files, "erin") and len(paths(files, "erin", "trash")) == 1
+
+
 # --- admin rules for groups ---------------------------------------------------------------------------------
 
 
@@ -298,7 +359,7 @@ def test_a_preview_keeps_room_for_spared_samples_and_charts_every_month_between(
     january, march, june = (datetime(2026, m, 15, tzinfo=timezone.utc).timestamp() for m in (1, 3, 6))
 
     class Files:
-        def files(self, scope, rules):
+        def files(self, scope, rules, now):
             return iter([facts({**screenshot(n, 0), "capture": january if n % 2 else march}) for n in range(30)]
                         + [facts({**screenshot(99, 0), "capture": january, "favorite": True})])
 
@@ -309,3 +370,21 @@ def test_a_preview_keeps_room_for_spared_samples_and_charts_every_month_between(
     assert entry["chart"] == {"2026-01": {"screenshot": 15}, "2026-02": {}, "2026-03": {"screenshot": 15}}  # the empty month is shown
     svg = chart({"2026-01": {"photo": 2}, "2026-02": {}, "2026-03": {"screenshot": 1, "photo": 1}})
     assert svg.count("<rect") == 3 and "aria-label='2026-01: 2 photo; 2026-02: none; 2026-03: 1 photo, 1 screenshot'" in svg
+
+
+def test_a_runs_answer_names_the_files_its_actions_left_alone_and_why():
+    from mobile_backups.nextcloud.rules_app import Outcome
+    from mobile_backups.nextcloud.rules_routes import outcome_text
+    from mobile_backups.rules.match import Verdict
+    from mobile_backups.rules.model import parse_rules
+    from mobile_backups.rules.runner import Report
+    from rules_fake_backend import facts
+
+    [rule] = parse_rules({"rules": [{"name": "s", "kinds": ["screenshot"], "older_than_days": 30}]})
+    taken = [Verdict(facts(screenshot(n, 90)), rule, "trash", "old") for n in range(8)]
+    spared = Verdict(facts(screenshot(9, 90)), rule, "exempt", "a favourite")
+    ended = [Verdict(v.facts, rule, "skip", "came back after clean-up (2026-01-02): the phone may still hold it; kept") for v in taken[:7]]
+    report = Report(taken + [spared], done=taken[7:], outcome=ended + taken[7:] + [spared])
+    text = outcome_text(Outcome(report=report))
+    assert text.startswith("1 file(s) done (40 kB): 1 trash; left alone: Photos/2025/01/Screenshot_20250101-101000.png (came back after clean-up")
+    assert text.count("left alone: ") == 5 and text.endswith("; 2 more left alone") and "a favourite" not in text

@@ -66,6 +66,8 @@ def test_the_issues_examples_are_read_unchanged() -> None:
     ('[[rules]]\nname = "a"\nkinds = ["selfie"]\nolder_than_days = 1', "rule 1 ('a'): unknown kind 'selfie'"),
     ('[[rules]]\nname = "a"\nolder_than_days = -3', "rule 1 ('a'): older_than_days must be at least 0, not -3"),
     ('[[rules]]\nname = "a"\nolder_than_days = 3\naction = "archive"\narchive_to = "../elsewhere"', "archive_to must name a folder inside the library"),
+    ('[[rules]]\nname = "a"\nolder_than_days = 3\narchive_to = "/tmp"', "archive_to must name a folder inside the library"),  # trash's fallback
+    ('[[rules]]\nname = "a"\nolder_than_days = 3\naction = "tag"\ntag = "x"\narchive_to = "A"', "key 'archive_to' does not apply to action 'tag'"),
     ('[[rules]]\nname = "a"\nolder_than_days = 3\ncolour = "red"', "rule 1 ('a'): unknown key 'colour'"),
     ('[[rules]]\nname = "a"\nolder_than_days = 3\nto_mp = 4', "key 'to_mp' does not apply to action 'trash'"),
     ('[[rules]]\nname = "a"\naction = "delete"\nolder_than_days = 3', "unknown action 'delete'"),
@@ -78,6 +80,11 @@ def test_a_bad_rule_is_refused_with_the_rule_and_the_problem_named(text: str, pr
     with pytest.raises(RulesError) as refused:
         load_rules(text)
     assert problem in str(refused.value)
+
+
+def test_a_trash_rule_may_name_where_files_go_when_the_trash_bin_has_no_room() -> None:
+    [rule] = load_rules('[[rules]]\nname = "a"\nolder_than_days = 3\narchive_to = "Archive/"')
+    assert (rule.action, rule.archive_to) == ("trash", "Archive")
 
 
 def test_one_bad_rule_refuses_the_whole_file() -> None:

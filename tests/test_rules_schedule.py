@@ -178,6 +178,23 @@ def test_one_notice_per_rule_ahead_then_the_announced_files_go_and_a_favourite_i
     assert trashed(files) == {2, 3}
 
 
+def test_the_notice_says_when_the_trash_bin_has_no_room(service):
+    app, nextcloud, files, start = service
+    everything = json.loads(files.read_text())
+    everything["users"]["alice"]["headroom"] = {"free": 100_000, "trash": 50_000}  # 120 kB would purge these too
+    files.write_text(json.dumps(everything))
+    switch_on(app, "alice", RULE)
+    app.rules.scheduled("alice", start)
+    subject, message = (nextcloud.notifications[-1][1]["subject_params"][k] for k in ("rich_subject", "rich_message"))
+    assert subject == "3 screenshots (120 kB) go to the trash on 9 Dec"
+    assert "As it is now, the trash bin has no room for 3 file(s), 120 kB: even after purging all older trash" in message
+    switch_on(app, "alice", {**RULE, "name": "Old screenshots, archived", "archive_to": "Archive"})
+    app.rules.scheduled("alice", start)
+    subject, message = (nextcloud.notifications[-1][1]["subject_params"][k] for k in ("rich_subject", "rich_message"))
+    assert subject == "3 screenshots (120 kB) move to Archive on 9 Dec"
+    assert "As it is now, 3 file(s) archived instead of trashed: the trash bin has no room" in message
+
+
 def test_a_changed_rule_is_announced_again_and_acts_only_once_switched_on_again(service):
     app, nextcloud, files, start = service
     switch_on(app, "alice", RULE)

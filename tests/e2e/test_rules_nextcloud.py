@@ -1,5 +1,6 @@
 """End to end: retention rules on a real Nextcloud through NextcloudRulesBackend, driven by the runner as the
-ExApp will drive it (the store authenticates with AppAPI's headers as the user).
+ExApp drives it (the store authenticates with AppAPI's headers as the user), and through the ExApp itself
+(its rules page through AppAPI's proxy, as the user): the caps, the notice, the re-upload guard.
 
 Run under the shared server's lock: `source /opt/nc/credentials.env && flock /tmp/nc-e2e.lock
 python -m pytest -q tests/e2e/test_rules_nextcloud.py`.
@@ -8,6 +9,9 @@ python -m pytest -q tests/e2e/test_rules_nextcloud.py`.
 from __future__ import annotations
 
 import hashlib
+import html
+import posixpath
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -17,14 +21,15 @@ import pytest
 from mobile_backups import samples
 from mobile_backups.nextcloud.rules_backend import NextcloudRulesBackend, trash_headroom
 from mobile_backups.nextcloud.store import AppAuth, NextcloudStore
-from mobile_backups.rules.match import DAY, Scope
+from mobile_backups.rules.facts import FileFacts
+from mobile_backups.rules.match import DAY, Scope, Verdict
 from mobile_backups.rules.model import KEEP_TAG, load_rules
 from mobile_backups.rules.runner import Caps, preview, read_run, run, undo
 
 from .nextcloud import APP_ID, APP_VERSION
 from .test_live_photos import link_as_the_ios_app, props
 from .test_nextcloud import live_photo
-from .test_settings_ui import OCS, save_on_the_apps_page
+from .test_settings_ui import OCS, PROXY, notifications, save_on_the_apps_page
 
 LIBRARY = "Photos"
 INBOXES = ["InstantUpload"]
@@ -197,7 +202,7 @@ archive_to = "Archive"
     now = time.time() + 11 * DAY
     assert not run(NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES), rules, scope, time.time(),
                    tmp_path / "j0", caps=ANY_SHARE).verdicts
-    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES, now=now)
+    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES)
     report = run(backend, rules, scope, now, tmp_path / "journals", caps=ANY_SHARE)
 
     assert sorted(v.facts.path for v in report.done) == sorted(originals)
@@ -261,6 +266,14 @@ def test_trash_headroom_predicts_when_nextcloud_purges_older_trash(account, exap
     room = trash_headroom(store)
     assert room.trash == 200_000
     assert not room.pushes_out(200_000) and room.pushes_out(400_000), room
+    # what a run is told: 400 kB push older trash out (confirmable); more than the quota left would purge them too
+    [rule] = load_rules('[[rules]]\nname = "Blobs"\nnames = ["*.bin"]\nolder_than_days = 0\n')
+    backend = NextcloudRulesBackend(store, LIBRARY, INBOXES)
+    pushes = backend.trash_room([Verdict(FileFacts("b2.bin", 200_000, None), rule, "trash", ""),
+                                 Verdict(FileFacts("b3.bin", 200_000, None), rule, "trash", "")])
+    assert pushes is not None and pushes.confirmable and "purge about 76 kB of older trash" in str(pushes), pushes
+    loses = backend.trash_room([Verdict(FileFacts("b2.bin", 700_000, None), rule, "trash", "")])
+    assert loses is not None and not loses.confirmable, loses
     for n in (2, 3):  # 400 kB more: older trash must go
         time.sleep(1.1)  # distinct deletion times (seconds)
         assert account.http.request("DELETE", account.path_url(f"b{n}.bin")).status_code == 204
@@ -304,3 +317,91 @@ age_from = "modified"
     account.put(f"{LIBRARY}/2024/05/IMG_0042.jpg", other.read_bytes())
     facts, why = listed.recheck(candidate)
     assert facts is None and why == f"no longer identical to {LIBRARY}/2024/05/IMG_0042.jpg"
+
+
+# --- through the ExApp: its rules page, as the user ---------------------------------------------
+
+
+OLD_SCREENSHOTS = {"name": "Old screenshots", "action": "trash", "kinds": "screenshot", "older_than_days": "30", "age_from": "capture",
+                   "owner": "mine"}
+
+
+def screenshots(account, tmp_path: Path, count: int, folder: str = f"{LIBRARY}/2024/01", seed: int = 0) -> dict[str, bytes]:
+    """`count` screenshots named as Android names them, from January 2024: path -> content."""
+    account.mkdirs(folder)
+    made = {}
+    for n in range(count):
+        shot = samples.png(tmp_path / f"Screenshot_202401{1 + n % 28:02d}-1010{n % 60:02d}.png", seed=seed + n, size=(90, 160))
+        made[f"{folder}/{shot.name}"] = shot.read_bytes()
+        account.put(f"{folder}/{shot.name}", made[f"{folder}/{shot.name}"], time.time() - 400 * DAY)
+    return made
+
+
+def switched_on(account, rule: dict = OLD_SCREENSHOTS) -> str:
+    """The rule saved on the app's page, its preview seen and switched on, as its owner does; the preview's text."""
+    saved = account.http.post(f"{PROXY}/rules/save", data=rule)
+    assert saved.status_code == 200, saved.text[-2000:]
+    shown = account.http.get(f"{PROXY}/rules", params={"preview": rule["name"], "owner": "mine"})
+    assert shown.status_code == 200, shown.text[-2000:]
+    on = account.http.post(f"{PROXY}/rules/switch", data={"name": rule["name"], "owner": "mine", "on": "1"})
+    assert on.status_code == 200, on.text[-2000:]
+    return shown.text
+
+
+def run_on_the_page(account, confirm: bool, kind: str = "now") -> httpx.Response:
+    return account.http.post(f"{PROXY}/rules/run", data={"confirm": "1" if confirm else "0", "kind": kind})
+
+
+def test_the_cap_stops_a_big_run_on_the_page_and_a_confirmation_goes_past_it(account, exapp, tmp_path: Path):
+    quiet(account)
+    shots = screenshots(account, tmp_path, 12)
+    shown = switched_on(account)
+    assert "Would take <b>12</b> file(s)" in shown and "A run would stop before trashing" not in shown  # no quota: room
+    ids = {int(props(account, path)["fileid"]) for path in shots}
+
+    stopped = run_on_the_page(account, confirm=False)
+    assert stopped.status_code == 409 and ("it would act on 12 of 12 files (100 %), more than 10 % of the library: confirm to go on"
+                                           in stopped.text), stopped.text[-2000:]
+    assert set(account.tree(LIBRARY)) == set(shots) and not trash_ids(account)
+    assert "The last run stopped before acting" in account.http.get(f"{PROXY}/rules").text
+
+    confirmed = run_on_the_page(account, confirm=True)
+    assert confirmed.status_code == 200 and "12 file(s) done" in confirmed.text, confirmed.text[-2000:]
+    assert set(trash_ids(account)) == ids and not account.tree(LIBRARY)
+    run_id = re.search(rf"undo: ({re.escape(account.user)}/run-[0-9-]+)", confirmed.text)[1]
+    undone = account.http.post(f"{PROXY}/rules/undo", data={"run": run_id})
+    assert undone.status_code == 200 and f"Run {run_id} undone" in undone.text
+    assert {path: account.get(path) for path in shots} == shots and not trash_ids(account)
+
+
+def test_the_notice_arrives_once_per_rule_not_per_file(account, exapp, tmp_path: Path):
+    quiet(account)
+    screenshots(account, tmp_path, 3)
+    switched_on(account)
+    before = {n["notification_id"] for n in notifications(account)}
+    for _ in range(2):  # the daily run, twice (as the confirmation of a scheduled run starts it): announce, then wait
+        answer = run_on_the_page(account, confirm=True, kind="scheduled")
+        assert answer.status_code == 200 and "nothing due today" in answer.text, answer.text[-2000:]
+    new = [n for n in notifications(account) if n["notification_id"] not in before and n["object_type"] == "app_api"]
+    assert len(new) == 1, new
+    assert re.fullmatch(r"3 screenshots \(\d+(\.\d)? kB\) go to the trash on \d+ \w{3}", new[0]["subject"]), new[0]
+    assert "Old screenshots" in new[0]["message"] and "rules?preview=Old%20screenshots" in new[0]["link"], new[0]
+    assert len(account.tree(LIBRARY)) == 3 and not trash_ids(account)  # announced, not taken
+
+
+def test_a_screenshot_uploaded_again_after_it_was_trashed_is_not_trashed_again(account, exapp, tmp_path: Path):
+    quiet(account)
+    [(path, content)] = screenshots(account, tmp_path, 1).items()
+    switched_on(account)
+    first = run_on_the_page(account, confirm=True)
+    assert first.status_code == 200 and "1 file(s) done" in first.text, first.text[-2000:]
+    assert list(trash_ids(account).values()) == [path]
+    again = f"InstantUpload/{posixpath.basename(path)}"  # the phone still holds it and uploads it again
+    account.mkdirs("InstantUpload")
+    account.put(again, content, time.time() - 400 * DAY)
+
+    second = run_on_the_page(account, confirm=True)
+    assert second.status_code == 200, second.text[-2000:]
+    assert (f"0 file(s) done (0 bytes): nothing to do; left alone: {again} (came back after clean-up" in html.unescape(second.text)
+            and "the phone may still hold it; kept" in html.unescape(second.text)), second.text[-2000:]
+    assert account.get(again) == content and list(trash_ids(account).values()) == [path]

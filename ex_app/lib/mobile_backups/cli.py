@@ -207,7 +207,7 @@ def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, g
         preview = runner.preview(backend, rules, scope, when, guard)
         for verdict in preview.verdicts:
             report(verdict)
-        stop = runner.cap_problem(len(preview.acting()), backend.library_count(), guard.library_files(), runner.Caps())
+        stop = runner.stop_of(preview, backend.library_count(), guard.library_files(), runner.Caps())
         if stop:
             print(f"a run would stop here: {stop}", file=sys.stderr)
         print(f"dry run: {runner.summary(preview.verdicts)}", file=sys.stderr)
@@ -221,7 +221,7 @@ def _apply(args: argparse.Namespace, rules: list[Rule], backend: LocalBackend, g
             report(verdict)
         print(f"stopped: {stop}", file=sys.stderr)
         return STOPPED
-    guard.set_library_files(result.library_files or 0)
+    guard.set_library_files(result.library_left or 0)
     for note in result.notes:
         logging.info(note)
     if result.journal is not None:

@@ -98,8 +98,8 @@ class Announced:
     def __init__(self, backend: Backend, files: set[int | str]) -> None:
         self._backend, self._files = backend, files
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
-        return (f for f in self._backend.files(scope, rules) if (f.file_id if f.file_id is not None else f.path) in self._files)
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
+        return (f for f in self._backend.files(scope, rules, now) if (f.file_id if f.file_id is not None else f.path) in self._files)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._backend, name)
@@ -269,6 +269,9 @@ class RulesService:
             if a.owner == user or (a.owner == ADMIN and self.is_admin(user)):
                 self.state.saw(a.owner, a.key)
         result = describe(report, rules, folder)
+        stop = report.trash_stop
+        result["trash"] = {"problem": str(stop), "confirmable": stop.confirmable} if stop else None
+        result["notes"] = report.notes
         for entry, a in zip(result["rules"], applied):
             entry.update(key=a.key, owner="admin" if a.owner == ADMIN else a.owner, state=a.state)
         return result
@@ -330,7 +333,7 @@ class RulesService:
                 self.state.put_schedule(user, stopped={"reason": str(stop), "confirmable": stop.confirmable, "time": now, "kind": kind})
                 log.warning("rules of %s stopped before acting: %s", user, stop)
                 return outcome
-            self.state.put_schedule(user, library=backend.library_count(), stopped=None)  # what it holds after the run
+            self.state.put_schedule(user, library=report.library_left, stopped=None)
         outcome.report = report
         outcome.notes = report.notes
         if report.journal:
@@ -387,11 +390,14 @@ class RulesService:
             return None
         notice = Notice(a.key, now, due, tuple(file_key(v.facts) for v in taking))
         self.state.put_notice(user, a.rule.name, notice)
-        text = notice_text(len(taking), sum(v.facts.size for v in taking), a.rule.kinds, a.rule.action, due, zone,  # type: ignore[arg-type]
+        action = "archive" if all(v.action == "archive" for v in taking) else a.rule.action  # the trash bin has no room: archived
+        text = notice_text(len(taking), sum(v.facts.size for v in taking), a.rule.kinds, action, due, zone,  # type: ignore[arg-type]
                            a.rule.archive_to, a.rule.tag)
+        problems = report.notes + ([str(report.trash_stop)] if report.trash_stop else [])
+        room = "".join(f" As it is now, {problem}." for problem in problems)
         if caps.notice_days:
             self.app.notify(user, text, f"Rule “{a.rule.name}”. Favourite a file or tag it “keep” to spare it; "
-                            "the preview shows every file.", self.page_url("preview", a))
+                            f"the preview shows every file.{room}", self.page_url("preview", a))
         return notice
 
     # --- undo and the runs ------------------------------------------------------------------

@@ -35,7 +35,9 @@ from ..engine import analyse
 from ..rules.facts import MESSENGER_FOLDER, SCREENSHOT_FOLDER, FileFacts
 from ..rules.match import DAY, Scope, Verdict, exemption
 from ..rules.model import KEEP_TAG, Rule
+from ..rules.runner import RunStopped
 from ..store import Entry
+from .rules_timing import size_text
 from .store import DAV, NC, OC, DavError, NextcloudStore
 
 # What SEARCH returns of each file. Not the system tags and share types: the server reads those one file at
@@ -256,38 +258,52 @@ class CaptureFinder:
 
 @dataclass(frozen=True)
 class Headroom:
-    """How much the user's trash bin may still take before Nextcloud purges older trash to make room
-    (files_trashbin Trashbin::calculateFreeSpace with `trashbin_retention_obligation` auto: half the
-    free quota minus what the trash holds; unlimited quota: the disk's free space, not seen over DAV)."""
+    """How much the user's trash bin may still take before Nextcloud purges trash to make room. Checked in
+    files_trashbin (34.0.1): every trashing queues an Expire job (Trashbin::move2trash, run by the next cron);
+    Trashbin::expire then deletes the oldest trash (by deletion time) while the budget (calculateFreeSpace) is
+    at or below 0, whatever its age with `trashbin_retention_obligation` auto, the default (Expiration::isExpired:
+    canPurgeToSaveSpace). The budget: half of the quota left (quota minus the user's files: HomeCache counts only
+    `files`) minus the trash; or a configured trashbin_size minus the trash (and a file of that size or more is
+    not trashed at all but deleted); without a quota, the disk's free space, neither halved nor less the trash:
+    not seen over DAV, so taken as room."""
 
-    free: int | None  # bytes of quota left; None: unlimited (quota-available-bytes -3, SPACE_UNLIMITED) or unknown
+    free: int | None  # bytes of quota left (below 0: over quota); None: unlimited (quota-available-bytes -3, SPACE_UNLIMITED) or unknown
     used: int
     trash: int  # bytes in the trash bin now
     configured: int | None = None  # the admin's trashbin_size, when the caller knows it
 
-    @property
-    def left(self) -> float:
-        """Bytes the trash may grow by before a purge (infinite without a quota)."""
+    def after(self, nbytes: int) -> float:
+        """The budget once `nbytes` more are trashed: they leave the files (the quota left grows by them) and
+        join the trash. At or below 0, Nextcloud purges (infinite without a quota)."""
         if self.configured is not None:
-            return self.configured - self.trash
+            return self.configured - self.trash - nbytes
         if self.free is None:
             return float("inf")
-        return self.free * 0.5 - self.trash if self.free > 0 else self.free - self.trash
+        free = self.free + nbytes
+        return (free * 0.5 if free > 0 else free) - self.trash - nbytes
 
     def pushes_out(self, nbytes: int) -> bool:
-        """Whether trashing `nbytes` more would make Nextcloud purge older trash at once: the trashed files
-        leave the quota (free grows by nbytes) and join the trash, so the budget shrinks by half of them."""
-        if self.configured is not None:
-            return nbytes > self.left
-        if self.free is None:
-            return False
-        return (self.free + nbytes) * 0.5 < self.trash + nbytes
+        """Whether trashing `nbytes` more makes Nextcloud purge trash that is there now."""
+        return self.trash > 0 and self.after(nbytes) <= 0
 
-    def describe(self, nbytes: int) -> str:
-        if self.free is None and self.configured is None:
-            return f"the trash holds {self.trash} bytes; no quota, so trashing {nbytes} bytes purges nothing"
-        verdict = "would push older trash out" if self.pushes_out(nbytes) else "fits"
-        return f"the trash holds {self.trash} bytes and may take {max(0, self.left):.0f} more; {nbytes} bytes {verdict}"
+    def loses(self, nbytes: int) -> bool:
+        """Whether the purge would go on past all older trash into these very files (or, with a configured
+        size, they would not even go to the trash): some of them would be deleted for good."""
+        return self.after(nbytes) + self.trash <= 0
+
+    def stop(self, nbytes: int, files: int) -> RunStopped | None:
+        """Why a run must not trash these files as it is, if it must not."""
+        what = f"{files} file(s), {size_text(nbytes)}"
+        if self.loses(nbytes):
+            return RunStopped(f"the trash bin has no room for {what}: even after purging all older trash, Nextcloud would "
+                              "delete some of them for good (name an archive folder for the rule, or free some space)",
+                              confirmable=False)
+        if self.pushes_out(nbytes):
+            older = int(min(self.trash, -self.after(nbytes)))
+            return RunStopped(f"trashing {what} would make Nextcloud purge about {size_text(older)} of older trash for room "
+                              f"(the trash bin may take {size_text(int(max(0.0, self.after(0))))} more): confirm to go on, "
+                              "or name an archive folder for the rule")
+        return None
 
 
 def trash_headroom(store: NextcloudStore, configured: int | None = None) -> Headroom:
@@ -300,8 +316,8 @@ def trash_headroom(store: NextcloudStore, configured: int | None = None) -> Head
     if not isinstance(quota, (int, float)):
         raise RulesBackendError(f"the quota of {store.user} cannot be read")
     trash = sum(_int(_text(_props(e), f"{OC}size")) or 0
-                for e in store.dav_multistatus("PROPFIND", f"trashbin/{store.user}/trash", TRASH_PROPS, depth=1)[1:])
-    return Headroom(max(0, int(quota) - used) if quota >= 0 else None, used, trash, configured)
+                for e in store.dav_multistatus("PROPFIND", f"trashbin/{store.user}/trash", TRASH_PROPS, depth=1, missing_ok=False)[1:])
+    return Headroom(int(quota) - used if quota >= 0 else None, used, trash, configured)
 
 
 # --- the backend ---------------------------------------------------------------------------------
@@ -314,14 +330,11 @@ class NextcloudRulesBackend:
     settings); `zone`: the user's time zone (dates in names and metadata without an offset); `layout`: the
     organiser's layout template (the date of a library folder); `metadata_reads`: how many files per
     listing may have their metadata read for a capture time; `trash_budget`: the admin's trashbin_size
-    in bytes when known (Nextcloud does not tell apps); `now`: the time the runner counts ages to, when it is
-    not the clock's (the SEARCH filters by upload and modification time use it)."""
+    in bytes when known (Nextcloud does not tell apps)."""
 
     def __init__(self, store: NextcloudStore, library: str, inboxes: Iterable[str] = (), *, zone: tzinfo | None = None,
-                 layout: str = DEFAULT_LAYOUT, metadata_reads: int = METADATA_READS, trash_budget: int | None = None,
-                 now: float | None = None) -> None:
+                 layout: str = DEFAULT_LAYOUT, metadata_reads: int = METADATA_READS, trash_budget: int | None = None) -> None:
         self.store = store
-        self.now = now  # the time ages are counted to in the SEARCH filters (the runner's `now`); None: the clock
         self.library = library.strip("/")
         self.inboxes = tuple(i.strip("/") for i in inboxes)
         self.zone, self.layout, self.metadata_reads, self.trash_budget = zone, layout, metadata_reads, trash_budget
@@ -334,11 +347,11 @@ class NextcloudRulesBackend:
 
     # --- candidates ------------------------------------------------------------------------
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         """The files any of the rules may take: one SEARCH per set of folders, the rules' conditions joined
         with `or` (it also finds the screenshot and messenger folders below, when a rule takes those kinds),
-        and one more for the files in such folders, whatever their names."""
-        now = self.now if self.now is not None else time.time()
+        and one more for the files in such folders, whatever their names. Ages in the SEARCH count to `now`,
+        the run's (a notice's preview looks ahead to its due date)."""
         active = [r for r in rules if r.enabled]
         found: dict[int, tuple[str, dict[str, ET.Element]]] = {}
         self._keep = None
@@ -444,20 +457,24 @@ class NextcloudRulesBackend:
             self._digests[path] = self.store.digest(path)[0]
         return self._digests[path]
 
-    def _peer_paths(self, found: dict[int, tuple[str, dict[str, ET.Element]]]) -> dict[int, str]:
-        """Paths of the live-photo halves linked to the files found: from the same listing, else by id."""
-        paths = {file_id: path for file_id, (path, _) in found.items()}
+    def _peer_paths(self, found: dict[int, tuple[str, dict[str, ET.Element]]]) -> dict[int, tuple[str, int]]:
+        """Paths and sizes of the live-photo halves linked to the files found: from the same listing, else by id."""
+        def size(props: dict[str, ET.Element]) -> int:
+            return _int(_text(props, f"{DAV}getcontentlength")) or 0
+
+        peers = {file_id: (path, size(props)) for file_id, (path, props) in found.items()}
         wanted = sorted({peer for _, props in found.values() if (peer := _int(_text(props, f"{NC}metadata-files-live-photo")))
-                         and peer not in paths})
+                         and peer not in peers})
         for start in range(0, len(wanted), IDS_PER_SEARCH):
             where = _any([_cmp("eq", "<oc:fileid/>", i) for i in wanted[start:start + IDS_PER_SEARCH]])
-            for element in self.store.search([""], where, "<oc:fileid/>"):
-                file_id = _int(_text(_props(element), f"{OC}fileid"))
+            for element in self.store.search([""], where, "<oc:fileid/><d:getcontentlength/>"):
+                props = _props(element)
+                file_id = _int(_text(props, f"{OC}fileid"))
                 if file_id is not None:
-                    paths[file_id] = self.store.rel(element)
-        return paths
+                    peers[file_id] = (self.store.rel(element), size(props))
+        return peers
 
-    def _facts(self, path: str, props: dict[str, ET.Element], peers: dict[int, str]) -> FileFacts:
+    def _facts(self, path: str, props: dict[str, ET.Element], peers: dict[int, tuple[str, int]]) -> FileFacts:
         modified = _text(props, f"{DAV}getlastmodified")
         mtime = parsedate_to_datetime(modified).timestamp() if modified else None
         upload = _int(_text(props, f"{NC}upload_time")) or None  # 0: not known (files added by occ files:scan)
@@ -473,11 +490,11 @@ class NextcloudRulesBackend:
             shared_by=path if share_types is not None and len(share_types) else self.shared_by(path),
             mount=MOUNTS.get(_text(props, f"{NC}mount-type")),
             in_inbox=any(within(path, inbox) for inbox in self.inboxes if inbox),
-            live_peer=peers.get(peer) if peer is not None else None,
+            live_peer=peers[peer][0] if peer in peers else None,
             # the server refuses to delete or restore a linked QuickTime half alone: its still carries it
             live_video=peer is not None and mime == "video/quicktime",
             edited_after_upload=upload is not None and mtime is not None and mtime > upload + EDIT_SLACK,
-            extra={"peer_id": peer, "mimetype": mime},
+            extra={"peer_id": peer, "mimetype": mime} | ({"peer_size": peers[peer][1]} if peer in peers else {}),
         )
 
     # --- shares ------------------------------------------------------------------------------
@@ -509,6 +526,19 @@ class NextcloudRulesBackend:
 
     # --- the library ----------------------------------------------------------------------------
 
+    def trash_room(self, trashing: list[Verdict]) -> RunStopped | None:
+        """Whether the trash bin has room for these files (live videos go along): two requests. No trash
+        bin (files_trashbin off for the user) stops the run: a DELETE would then be for good."""
+        nbytes = sum(v.facts.size + int(v.facts.extra.get("peer_size") or 0) for v in trashing)  # type: ignore[call-overload]
+        try:
+            room = trash_headroom(self.store, self.trash_budget)
+        except DavError as err:
+            if err.status != 404:
+                raise
+            return RunStopped("there is no trash bin for your files (the Deleted files app is off?): a trashed file would be "
+                              "deleted for good", confirmable=False)
+        return room.stop(nbytes, len(trashing))
+
     def library_count(self) -> int:
         """Media files in the library now: one SEARCH (pages of 5,000) returning only file ids. A library
         folder that is missing raises: a missing mount must not look like an empty library."""
@@ -524,7 +554,7 @@ class NextcloudRulesBackend:
             return None
         props = _props(found[0])
         peer = _int(_text(props, f"{NC}metadata-files-live-photo"))
-        peers = {peer: p for p in [self.store.path_of(peer)] if p} if peer is not None else {}
+        peers = {peer: (p, 0) for p in [self.store.path_of(peer)] if p} if peer is not None else {}
         return self._facts(path, props, peers)
 
     def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]:
@@ -555,6 +585,8 @@ class NextcloudRulesBackend:
             if not copy or now.hash is None or self.store.digest(copy)[0] != now.hash:
                 return None, f"no longer identical to {copy}" if copy else "no identical library copy"
             now = replace(now, duplicate_of=copy)
+        if verdict.action == "tag" and verdict.rule.tag:  # journalled: an undo after a kill leaves a tag the file had before
+            now = replace(now, extra={**now.extra, "journal": {"had_tag": verdict.rule.tag.lower() in {t.lower() for t in now.tags}}})
         return now, None
 
     def act(self, verdict: Verdict) -> dict[str, object]:
@@ -595,9 +627,10 @@ class NextcloudRulesBackend:
                 "peer_id": None, "peer": record.get("live_peer")}
         here = self.store.stat(path)
         action = record["action"]
-        if action == "tag":  # the runner's record names the rule, not its tag: `tag` when it journals it
+        if action == "tag":  # the runner journals the tag's name, recheck whether the file had it
             tag_id = self._known_tags().get(str(record.get("tag", "")).strip().lower())
-            return info | {"tag_id": tag_id, "tagged": True} if tag_id and tag_id in self._tag_ids(path) else None
+            had = bool((record.get("backend") or {}).get("had_tag"))  # type: ignore[union-attr]
+            return info | {"tag_id": tag_id, "tagged": not had} if tag_id and tag_id in self._tag_ids(path) else None
         if here is not None and here.file_id == file_id:
             return None  # still where it was: the DELETE or MOVE did not happen
         if action == "trash":

@@ -138,7 +138,12 @@ def preview_html(result: Mapping[str, object], folder: str = "") -> str:
                "<tr><th>File</th><th>Action</th><th>Why</th><th>Destination</th></tr>" + rows + "</table></div>" if rows else
                "<p class='hint'>It concerns no file now.</p>")
             + "</section>")
-    return "".join(out) or "<p class='hint'>No rule to preview.</p>"
+    trash = result.get("trash")
+    room = "".join(f"<p class='hint' role='status'>{escape(str(note))}</p>" for note in result.get("notes") or [])  # type: ignore[union-attr]
+    if isinstance(trash, Mapping):
+        room += (f"<p class='problem' role='alert'>A run would stop before trashing: {escape(str(trash['problem']))}"
+                 + (". The run's confirmation goes past it." if trash["confirmable"] else "") + "</p>")
+    return room + ("".join(out) or "<p class='hint'>No rule to preview.</p>")
 
 
 def _checks(name: str, options: Sequence[str], chosen: Sequence[str], words: Mapping[str, str] = {}) -> str:
@@ -176,7 +181,8 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         + _input("folders", "Folders (globs, comma-separated)", ", ".join(table.get("folders", [])), hint="empty: the library and the inboxes; e.g. Photos/**")  # type: ignore[arg-type]
         + _input("names", "Names (globs)", ", ".join(table.get("names", [])), hint="e.g. *.png")  # type: ignore[arg-type]
         + _input("min_size_mb", "Minimum size (MB)", f"{int(size) / 1e6:g}" if isinstance(size, int) and size else "", "text")
-        + _input("archive_to", "Archive to (archive)", table.get("archive_to", "Archive"))
+        + _input("archive_to", "Archive to", table.get("archive_to", "Archive"),
+                 hint="archive: the folder; trash: where files go instead when the trash bin has no room (empty: the run stops)")
         + _input("tag", "Tag (tag)", table.get("tag", ""))
         + owner_field + "</div>"
         f"<fieldset><legend>Kinds (none ticked: every photo and video)</legend>{_checks('kinds', KINDS, table.get('kinds', []))}"  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from .settings import folder_problem, split_list
 from .ui_entries import TOP_MENU
 
 router = APIRouter()
+LEFT_ALONE = 5  # files a run's answer names that the preview would have taken and the action left alone
 
 
 def service() -> RulesService:
@@ -170,8 +171,13 @@ def outcome_text(outcome: Outcome) -> str:
         return f"Stopped before acting: {outcome.stopped}"
     if outcome.report is None:
         return "; ".join(outcome.notes) or "Nothing to do."
-    done = outcome.report.done
+    report = outcome.report
+    done = report.done
     text = f"{len(done)} file(s) done ({size_text(sum(v.facts.size for v in done))}): {summary(done)}"
+    # what the preview would have taken but the action left alone, and why (changed, exempt now, came back after clean-up)
+    left = [o for v, o in zip(report.verdicts, report.outcome) if v.acts and not o.acts]
+    text += "".join(f"; left alone: {o.facts.path} ({o.reason})" for o in left[:LEFT_ALONE])
+    text += f"; {len(left) - LEFT_ALONE} more left alone" if len(left) > LEFT_ALONE else ""
     return text + (f"; undo: {outcome.run_id}" if outcome.run_id else "") + "".join(f"; {n}" for n in outcome.notes)
 
 
@@ -242,6 +248,9 @@ def _occ_run(rules: RulesService, user: str, dry_run: bool, confirm: bool) -> li
             lines.append(f"{user}: {entry['rule']}: would take {entry['files']} file(s) ({entry['size']}), spare {entry['exempt']}")
             lines.extend(f"{user}:   {s['action']} {s['source']}" + (f" -> {s['destination']}" if s.get("destination") else "") + f"  [{s['reason']}]"
                          for s in entry["samples"])
+        lines.extend(f"{user}: {note}" for note in result["notes"])
+        if result["trash"]:
+            lines.append(f"{user}: a run would stop here: {result['trash']['problem']}")
         lines.append(f"{user}: dry run: nothing done")
         return lines
     outcome = rules.run_now(user, confirm)

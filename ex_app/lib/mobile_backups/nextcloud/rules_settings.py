@@ -170,7 +170,7 @@ def table_from_form(form: Form) -> tuple[dict, dict[str, str]]:
         table["age_from"] = form.one("age_from")
     if form.one("duplicates"):
         table["duplicates"] = True
-    if table["action"] == "archive":
+    if table["action"] == "archive" or table["action"] == "trash" and form.one("archive_to"):
         table["archive_to"] = form.one("archive_to")
     if table["action"] == "tag":
         table["tag"] = form.one("tag")

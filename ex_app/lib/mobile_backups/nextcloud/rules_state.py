@@ -161,6 +161,6 @@ class UserGuard:
         path, rule, when = rows[0]
         return f"“{rule}” took {path} on {time.strftime('%Y-%m-%d', time.gmtime(when))}"
 
-    def remember(self, content_hash: str, path: str, rule: str) -> None:
+    def remember(self, content_hash: str, path: str, rule: str, size: int | None = None) -> None:  # size: unused, files are hashed at recheck
         with self.state._tx() as db:
             db.execute("INSERT OR REPLACE INTO guard VALUES (?, ?, ?, ?, ?)", (self.user, content_hash, path, rule, time.time()))

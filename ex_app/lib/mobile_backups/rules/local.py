@@ -128,7 +128,7 @@ class LocalBackend:
                 seen.add(entry.path)
                 yield entry, any(within(entry.path, i) for i in inboxes)
 
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]:
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
         read = [(entry, inbox, analyse(self.store, entry, self.zone)) for entry, inbox in self._entries(scope)]
         peers = _live_peers([item for _, _, item in read])
         duplicates = DuplicateFinder(self) if any(r.duplicates for r in rules if r.enabled) else None

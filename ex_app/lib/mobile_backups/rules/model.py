@@ -29,7 +29,7 @@ KEEP_TAG = "keep"
 
 _COMMON = {"name", "action", "kinds", "folders", "names", "min_size", "exemptions", "enabled"}
 _KEYS = {
-    "trash": {"older_than_days", "age_from", "duplicates"},
+    "trash": {"older_than_days", "age_from", "duplicates", "archive_to"},  # archive_to: when the trash bin has no room
     "archive": {"older_than_days", "age_from", "duplicates", "archive_to"},
     "tag": {"older_than_days", "age_from", "duplicates", "tag"},
     "convert": {"formats", "to", "quality"},
@@ -171,7 +171,7 @@ def parse_rule(table: Mapping[str, object], position: int) -> tuple[Rule | None,
         if age_from not in AGE_FROM:
             r.problem(f"age_from must be one of {', '.join(AGE_FROM)}, not {age_from!r}")
         archive_to = r.get("archive_to", str)
-        if action == "archive":
+        if action == "archive" or "archive_to" in table:
             archive_to = _relative_folder(archive_to) if isinstance(archive_to, str) else None
             if archive_to is None:
                 r.problem("archive_to must name a folder inside the library (relative, without '..')")

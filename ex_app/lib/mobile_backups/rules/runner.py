@@ -11,6 +11,9 @@ What a backend may add through the facts (`FileFacts.extra`), all optional:
   take it skips it with that reason (a file that cannot be understood stays where it is);
 - `extra["journal"]` (set by `recheck`): a JSON-able dict written into the `act` record as `backend`
   before the action, so that `settle` and `undo` find what they need (final names, a live video).
+A backend may also have `trash_room(verdicts) -> RunStopped | None`: why trashing these files would make
+the server purge trash to stay within its budget (Nextcloud's trash bin), if it would; then the rules
+that name an archive folder archive instead, and the run stops before trashing the rest.
 What `act` returns may list under `files` every file the action took (dicts with `hash`, `size`,
 `path`): the guard remembers each; without it, the guard remembers the file's own hash. Its
 `destination`, if any, is where the file went (a name with a counter, the trash), for the report;
@@ -25,17 +28,19 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from ..core.layout import within
 from ..engine import Decision
 from ..journal import Journal
 from .facts import FileFacts
-from .match import Scope, Verdict, verdicts
+from .match import Scope, Verdict, destination, verdicts
 from .model import QUALITY_ACTIONS, Rule
 
 log = logging.getLogger("mobile_backups")
@@ -45,7 +50,7 @@ SHRUNK = 0.5  # a library that holds less than half of what it held last time is
 
 
 class Backend(Protocol):
-    def files(self, scope: Scope, rules: list[Rule]) -> Iterator[FileFacts]: ...  # the candidates
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]: ...  # the candidates (ages to `now`)
     def library_count(self) -> int: ...  # media files the library holds now (caps; a missing mount)
     def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]: ...  # facts now, or why not
     def act(self, verdict: Verdict) -> dict[str, object]: ...  # do it; what undoing it needs
@@ -91,7 +96,15 @@ class Report:
     outcome: list[Verdict] = field(default_factory=list)  # after a run: each verdict as it ended (left alone: skip)
     notes: list[str] = field(default_factory=list)  # what the user should know beyond the verdicts
     journal: Path | None = None
-    library_files: int | None = None  # what the library held when the run started (for the next run's check)
+    library_files: int | None = None  # what the library held when the run started
+    taken_out: int = 0  # files the run took out of the library (trashed, or archived outside it)
+    trash_stop: RunStopped | None = None  # the trash bin has no room for what the preview would trash
+
+    @property
+    def library_left(self) -> int | None:
+        """What the next run's check compares to: the count before acting, less what this run itself took
+        out (a confirmed run that trashed half the library does not make the next one look like a missing mount)."""
+        return None if self.library_files is None else self.library_files - self.taken_out
 
     def acting(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.acts]
@@ -123,7 +136,31 @@ def _spared(verdict: Verdict, guard: Guard | None) -> Verdict:
 
 
 def preview(backend: Backend, rules: list[Rule], scope: Scope, now: float, guard: Guard | None = None) -> Report:
-    return Report([_spared(v, guard) for v in verdicts(rules, backend.files(scope, rules), now, scope)])
+    report = Report([_spared(v, guard) for v in verdicts(rules, backend.files(scope, rules, now), now, scope)])
+    _room_for_trash(backend, report, scope)
+    return report
+
+
+def _trashing(report: Report) -> list[Verdict]:
+    return [v for v in report.verdicts if v.action == "trash"]
+
+
+def _room_for_trash(backend: Backend, report: Report, scope: Scope) -> None:
+    """When the trash bin has no room for what the rules would trash, the rules that name an archive
+    folder archive instead (a note says so), and what still does not fit is the report's `trash_stop`."""
+    room = getattr(backend, "trash_room", None)  # a trash without a budget (the desktop's) has none
+    if room is None or not _trashing(report) or (stop := room(_trashing(report))) is None:
+        return
+    moved = 0
+    for n, v in enumerate(report.verdicts):
+        if v.action == "trash" and v.rule.archive_to:
+            report.verdicts[n] = Verdict(v.facts, v.rule, "archive", f"{v.reason}; archived: the trash bin has no room",
+                                         destination(replace(v.rule, action="archive"), v.facts, scope))
+            moved += 1
+    if moved:
+        report.notes.append(f"{moved} file(s) archived instead of trashed: {stop}")
+        stop = room(_trashing(report)) if _trashing(report) else None
+    report.trash_stop = stop
 
 
 def cap_problem(acting: int, library: int, last_library: int | None, caps: Caps) -> RunStopped | None:
@@ -139,6 +176,18 @@ def cap_problem(acting: int, library: int, last_library: int | None, caps: Caps)
     return None
 
 
+def stop_of(report: Report, library: int, last_library: int | None, caps: Caps) -> RunStopped | None:
+    """Why a run of this preview must stop before acting: the library check and the caps, and the trash
+    bin's room. One that no confirmation goes past comes first; the others together (one confirmation)."""
+    found = [s for s in (cap_problem(len(report.acting()), library, last_library, caps), report.trash_stop) if s]
+    hard = [s for s in found if not s.confirmable]
+    if hard:
+        return hard[0]
+    if len(found) > 1:
+        return RunStopped("; ".join(map(str, found)))
+    return found[0] if found else None
+
+
 def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals: Path, *, confirm: bool = False,
         caps: Caps = Caps(), last_library: int | None = None, guard: Guard | None = None,
         report: Callable[[Verdict], None] = lambda v: None, **meta: object) -> Report:
@@ -146,7 +195,7 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
     stops it (nothing done)."""
     result = preview(backend, rules, scope, now, guard)
     library = result.library_files = backend.library_count()
-    stop = cap_problem(len(result.acting()), library, last_library, caps)
+    stop = stop_of(result, library, last_library, caps)
     if stop and (not confirm or not stop.confirmable):
         stop.report = result
         raise stop
@@ -162,12 +211,21 @@ def run(backend: Backend, rules: list[Rule], scope: Scope, now: float, journals:
         for verdict in sorted(result.verdicts, key=lambda v: v.action == "reencode_video"):  # videos last: the slowest
             if verdict.acts:
                 step += 1
+                done = len(result.done)
                 verdict = _act(backend, journal, step, verdict, guard, result)
+                result.taken_out += len(result.done) > done and _leaves(verdict, scope)
             result.outcome.append(verdict)
             report(verdict)
     finally:
         journal.close()
     return result
+
+
+def _leaves(verdict: Verdict, scope: Scope) -> bool:
+    """Whether a done action took its file out of the library (as the backend's library_count counts it)."""
+    def inside(path: str | None) -> bool:
+        return path is not None and (within(path, scope.library) if scope.library else not posixpath.isabs(path))
+    return inside(verdict.facts.path) and (verdict.action == "trash" or verdict.action == "archive" and not inside(verdict.destination))
 
 
 def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard: Guard | None, result: Report) -> Verdict:
@@ -183,7 +241,8 @@ def _act(backend: Backend, journal: Journal, step: int, verdict: Verdict, guard:
     verdict = Verdict(facts, verdict.rule, verdict.action, verdict.reason, verdict.destination)
     journal.write(op="act", step=step, rule=verdict.rule.name, action=verdict.action, path=facts.path, file_id=facts.file_id,
                   size=facts.size, hash=facts.hash, destination=verdict.destination, live_peer=facts.live_peer,
-                  duplicate_of=facts.duplicate_of, backend=facts.extra.get("journal"), time=time.time())
+                  duplicate_of=facts.duplicate_of, tag=verdict.rule.tag if verdict.action == "tag" else None,
+                  backend=facts.extra.get("journal"), time=time.time())
     try:
         undo_info = backend.act(verdict)
     except (OSError, LeftAlone) as err:
