@@ -1,12 +1,15 @@
 """The app's pages in headless Chromium as a plain user on a real Nextcloud: the top-menu page shows them in its
 frame in the user's theme, the live example and the preview behave, and nothing is blocked by a Content-Security-Policy.
-Skipped without a `chromium` on the machine."""
+Skipped without a `chromium` on the machine. With E2E_SCREENSHOTS=DIR it also saves a screenshot of each page there
+(settings, the organise preview, the clean-up rules with a rule's preview), for a reviewer's eyes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 from mobile_backups import samples
@@ -34,12 +37,23 @@ def test_the_pages_in_a_browser_as_a_plain_user(account, exapp, nextcloud, tmp_p
     old_phone = folder_id(account, "Old phone")
     # the dark theme, as chosen in the user's appearance settings: our fallback (the default theme, light here) must not show
     exapp.nextcloud.occ("user:setting", account.user, "theming", "enabled-themes", '["dark"]', retries=3)
+    shots = Path(os.environ["E2E_SCREENSHOTS"]) if os.environ.get("E2E_SCREENSHOTS") else None
+    if shots:
+        upload(account, "Old phone/Screenshots", samples.png(tmp_path / "Screenshot_20240101-101010.png", size=(320, 240)))
+        rule = {"name": "Old screenshots", "action": "trash", "kinds": "screenshot", "older_than_days": "30", "owner": "mine"}
+        assert account.http.post(f"{PROXY}/rules/save", data=rule).status_code == 200
+
+    async def shot(b, name: str) -> None:
+        if shots:
+            shots.mkdir(parents=True, exist_ok=True)
+            await b.screenshot(shots / f"{name}.png")
 
     async def browse() -> tuple[dict, list[str]]:
         seen: dict = {}
         async with chromium((account.user, account.app_password)) as b:
             await b.open(nextcloud.url + EMBEDDED)
             await b.frame_ready()
+            await shot(b, "settings")
             # the theme: Nextcloud's own values, copied from the top-menu page into the frame
             seen["theme"] = await b.js(f"""(() => {{ const mine = getComputedStyle(document.body), frame = getComputedStyle({FRAME}.documentElement);
                 return ['--color-primary-element', '--color-main-background', '--font-face'].map(n => [mine.getPropertyValue(n).trim(),
@@ -62,6 +76,11 @@ def test_the_pages_in_a_browser_as_a_plain_user(account, exapp, nextcloud, tmp_p
             await b.frame_ready()
             seen["summary"] = await b.js(f"{FRAME}.querySelector('main p').textContent")
             seen["why"] = await b.js(f"[...{FRAME}.querySelectorAll('tbody tr')].map(r => r.lastElementChild.textContent)")
+            await shot(b, "organise-preview")
+            if shots:
+                await b.open(f"{nextcloud.url}{EMBEDDED}/rules?preview=Old%20screenshots&owner=mine#preview")
+                await b.frame_ready()
+                await shot(b, "rules-preview")
             await b.size(390, 844, mobile=True)
             await b.open(f"{nextcloud.url}{EMBEDDED}/preview?fileIds={old_phone}")
             await b.frame_ready()
