@@ -39,7 +39,7 @@ def test_the_pages_in_a_browser_as_a_plain_user(account, exapp, nextcloud, tmp_p
     exapp.nextcloud.occ("user:setting", account.user, "theming", "enabled-themes", '["dark"]', retries=3)
     shots = Path(os.environ["E2E_SCREENSHOTS"]) if os.environ.get("E2E_SCREENSHOTS") else None
     if shots:
-        upload(account, "Old phone/Screenshots", samples.png(tmp_path / "Screenshot_20240101-101010.png", size=(320, 240)))
+        upload(account, "Photos/Screenshots", samples.png(tmp_path / "Screenshot_20240101-101010.png", size=(320, 240)))
         rule = {"name": "Old screenshots", "action": "trash", "kinds": "screenshot", "older_than_days": "30", "owner": "mine"}
         assert account.http.post(f"{PROXY}/rules/save", data=rule).status_code == 200
 
