@@ -17,6 +17,7 @@ looks back to that user's previous one, so what was uploaded while the app was d
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -212,7 +213,7 @@ class Sweeper:
 
     def _queue(self, user: str, config: UserConfig, found: list[Found], choice: str, consent: bool, full: bool) -> None:
         host = self.host
-        since = host.backlogs.since(user)
+        since = math.floor(host.backlogs.since(user))  # Nextcloud's upload times are whole seconds
         new, old = [], []
         for f in found:
             if inbox_of(f.path, config) is not None and not host.queue.is_settled(user, f.path, f.size, f.mtime):
