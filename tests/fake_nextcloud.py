@@ -38,11 +38,15 @@ class DavFiles:
         self.clock = clock
         self.ids: dict[tuple[str, str], int] = {}  # (user, path) -> file id
         self.uploaded: dict[int, int] = {}  # file id -> upload time
+        self.uploads_of: dict[str, set[int]] = {}  # user -> the ids of their files with an upload time
+        self.rel_of: dict[int, str] = {}  # file id -> path
         self.links: dict[int, int] = {}  # file id -> the id its files-live-photo metadata names
         self.moves: list[tuple[str, str, int]] = []  # (source, destination, status) of every MOVE asked for
 
     def file_id(self, user: str, rel: str) -> int:
-        return self.ids.setdefault((user, rel), 1000 + len(self.ids))
+        file_id = self.ids.setdefault((user, rel), 1000 + len(self.ids))
+        self.rel_of[file_id] = rel
+        return file_id
 
     def upload(self, user: str, rel: str, data: bytes, mtime: float | None = None) -> Path:
         """A PUT: the file, with its upload time (now, by `clock`) and the file time the phone sends (X-OC-Mtime)."""
@@ -56,11 +60,14 @@ class DavFiles:
 
     def stamp(self, user: str, rel: str) -> None:
         """The file at `rel` was uploaded now (what a PUT records)."""
-        self.uploaded[self.file_id(user, rel)] = int(self.clock())
+        file_id = self.file_id(user, rel)
+        self.uploaded[file_id] = int(self.clock())
+        self.uploads_of.setdefault(user, set()).add(file_id)
 
     def uploaded_after(self, user: str, since: int) -> list[str]:
         """SEARCH by `nc:upload_time`: the user's files uploaded after `since`."""
-        return sorted(rel for (u, rel), i in list(self.ids.items()) if u == user and self.uploaded.get(i, 0) > since and (self.root / u / rel).is_file())
+        found = (self.rel_of[i] for i in list(self.uploads_of.get(user, ())) if self.uploaded[i] > since)
+        return sorted(rel for rel in found if (self.root / user / rel).is_file())
 
     def path_of(self, user: str, file_id: int) -> str | None:
         return next((rel for (u, rel), i in self.ids.items() if u == user and i == file_id and (self.root / u / rel).exists()), None)
@@ -137,6 +144,7 @@ class DavFiles:
     def _rename(self, user: str, src: str, dst: str) -> None:
         (self.root / user / src).rename(self.root / user / dst)
         self.ids[(user, dst)] = self.ids.pop((user, src), None) or self.file_id(user, dst)
+        self.rel_of[self.ids[(user, dst)]] = dst
 
 
 @dataclass

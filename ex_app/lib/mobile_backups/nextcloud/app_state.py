@@ -25,6 +25,7 @@ class AppState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # as the queue: a crash may lose the last writes, never the database
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
