@@ -133,3 +133,18 @@ def test_a_fresh_upload_found_by_the_sweep_is_organised_whatever_the_choice(tmp_
         enable(base)
         until("the fresh upload organised", lambda: FRESH[1] in files(fake))
         assert fake.files.moves[-1][:2] == FRESH or choice == "yes"
+
+
+def test_files_uploaded_while_a_user_had_organising_off_wait_too_and_the_switch_on_tells_them(tmp_path):
+    with enabled_app(tmp_path, None) as (fake, base):
+        until("the notification", lambda: told(fake))
+        assert httpx.post(base + "/settings", data={"organise": "0"}, headers=signed("ann"), timeout=30).status_code == 200
+        upload_fresh(fake, base, tmp_path)  # its webhook comes, but organising is off for ann
+        time.sleep(1.5)
+        assert httpx.post(base + "/settings", data={"organise": "1"}, headers=signed("ann"), timeout=30).status_code == 200
+        until("the second notification", lambda: len(told(fake)) == 2)
+        assert told(fake)[1] == "4 older photos in InstantUpload, Photos can be organised: preview"
+        assert files(fake) == set(OLD) | {FRESH[0]}
+        upload_fresh(fake, base, tmp_path)  # uploaded again now: new
+        until("the new upload organised", lambda: FRESH[1] in files(fake))
+        assert files(fake) == set(OLD) | {FRESH[1]}

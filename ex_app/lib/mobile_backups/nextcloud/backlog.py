@@ -20,7 +20,7 @@ from .app_state import AppState
 from .work_queue import WorkQueue
 
 ENABLED = "enabled_at"  # ("", ENABLED): {"time": when the app was first enabled; 0: before the app remembered it}
-ORGANISING = "organising"  # (user, ORGANISING): {"on", "since", "seen": last seen off, "listed": a full listing is due}
+ORGANISING = "organising"  # (user, ORGANISING): {"on", "since", "listed": False while a full listing is due}
 BACKLOG = "backlog"  # (user, BACKLOG): {"waiting", "folders", "notified_for", "total", "started", "finished"}
 
 
@@ -84,20 +84,17 @@ class Backlogs:
         if not self.state.get("", ENABLED):
             self.state.put("", ENABLED, {"time": 0.0 if before_it_remembered else self.clock()})
 
-    def observe(self, user: str, on: bool) -> None:
-        """The user's settings were read: organising is on or off for them. Off -> on is a switch-on, dated to
-        when they were last seen off; a full listing of their inboxes is then due (to count the backlog)."""
+    def observe(self, user: str, on: bool) -> bool:
+        """The user's settings were read: organising is on or off for them. Off -> on is a switch-on (True), dated
+        now (a switch through the declarative form is seen late: files uploaded meanwhile whose webhook was lost wait
+        with the backlog rather than be taken unasked); a full listing of their inboxes is then due, to count it."""
         record = self.state.get(user, ORGANISING)
-        now = self.clock()
-        if not record:
-            record = {"on": on, "since": self.state.get("", ENABLED).get("time", 0.0), "seen": now, "listed": False}
-        elif on and not record["on"]:
-            record = {**record, "on": True, "since": record["seen"], "listed": False}
-        elif not on:
-            record = {**record, "on": False, "seen": now}
-        else:
-            return
-        self.state.put(user, ORGANISING, record)
+        if record and record["on"] == on:
+            return False
+        switched = bool(record) and on
+        since = self.clock() if switched else record.get("since", self.state.get("", ENABLED).get("time", 0.0))
+        self.state.put(user, ORGANISING, {"on": on, "since": since, "listed": record.get("listed", False) and not switched})
+        return switched
 
     def since(self, user: str) -> float:
         """When organising was switched on for the user: files uploaded before are their backlog."""

@@ -136,11 +136,18 @@ class Sweeper:
         self.wake = threading.Event()
         self.clock = clock or RealClock(self.wake)
         self._catch_up: list[str] | None = None  # users to visit at once ([] : every user)
+        self._last = ""  # the last user the slow cycle visited: it goes on from there after a catch-up
 
     def catch_up(self) -> None:
         """Visit every user at once (at CATCH_UP_RATE): after a start or an enable."""
         self._catch_up = []
         self.wake.set()
+
+    def soon(self, user: str) -> None:
+        """Visit this user at once (they switched organising on again)."""
+        if self._catch_up != []:
+            self._catch_up = [*(self._catch_up or []), user]
+            self.wake.set()
 
     def run(self) -> None:
         while not self.host.stopped.is_set():
@@ -157,11 +164,14 @@ class Sweeper:
         except OSError as err:
             log.warning("sweep: could not list users: %s", err)
             self.clock.wait(RETRY_SECONDS * random.uniform(0.5, 1.5))
-            self._catch_up = [] if catching_up is not None else None
+            self._catch_up = catching_up
             return
         if not users:
             self.clock.wait(self.host.admin().sweep_interval)
             return
+        everyone = len(users)
+        if catching_up is None:
+            users = [u for u in sorted(users) if u > self._last]
         self.host.queue.revive()  # what waits after failures is tried again at every pass
         failed = []
         for user in users:
@@ -173,11 +183,16 @@ class Sweeper:
                 log.warning("sweep of %s failed: %s", user, err)
                 failed.append(user)
                 cost = 1
-            rate = CATCH_UP_RATE if catching_up is not None else STEADY_RATE
-            gap = cost / rate if catching_up is not None else max(self.host.admin().sweep_interval / len(users), cost / rate)
+            if catching_up is None:
+                self._last = user
+                gap = max(self.host.admin().sweep_interval / everyone, cost / STEADY_RATE)
+            else:
+                gap = cost / CATCH_UP_RATE
             if self.clock.wait(gap) and self._catch_up is not None and catching_up is None:
-                return  # a catch-up was asked for: it starts now
-        self.host.state.put("", "sweep", {"time": self.clock.now(), "users": len(users), "catch_up": catching_up is not None})
+                return  # a catch-up was asked for: it is made now, then this pass goes on
+        if catching_up is None:
+            self._last = ""
+        self.host.state.put("", "sweep", {"time": self.clock.now(), "users": everyone, "catch_up": catching_up is not None})
         try:
             self.host.refresh_webhooks()
         except Exception as err:
