@@ -62,6 +62,7 @@ class World:
     uploads: list[tuple[float, str, str]]  # (time, user, path), in time order
     down: tuple[float, float]
     photo: bytes
+    stop_at: float = float("inf")  # the sweeper's pass is ended here (the end of the simulated day)
     worker_requests: int = 0
     outage_files: dict[tuple[str, str], float | None] = field(default_factory=dict)  # -> when organised
 
@@ -88,8 +89,8 @@ class World:
         self.organise()
 
     def _down_or_up(self) -> None:
-        if self.down[0] <= self.t < self.down[1]:
-            self.app.enabled.clear()
+        if self.down[0] <= self.t < self.down[1] or self.t >= self.stop_at:
+            self.app.enabled.clear()  # the sweeper's pass ends at its next user
 
     def organise(self) -> None:
         """What the worker thread does with what is due (and the batch notifications), counted apart from the sweep."""
@@ -160,10 +161,13 @@ def simulate(work: Path, users: int = 10000, uploaders: int = 1000, per_uploader
         result.catch_up_requests, result.catch_up_seconds = sweep_requests(calls, worker), world.t - world.down[1]
         steady_from = world.t
         calls, worker = len(fake.calls), world.worker_requests
-        while world.t < start + day:
+        world.stop_at = start + day
+        while app.enabled.is_set():
             app.sweeper.cycle()
         result.steady_requests += sweep_requests(calls, worker)
         result.steady_seconds += world.t - steady_from
+        world.stop_at = float("inf")
+        app.enabled.set()
         world.advance(world.t + interval)  # what the last steps queued is organised
         result.organising_requests = world.worker_requests
         result.outage_uploads = len(world.outage_files)
