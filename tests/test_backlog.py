@@ -15,6 +15,9 @@ import httpx
 import pytest
 
 from mobile_backups import samples
+from mobile_backups.nextcloud.app_state import AppState
+from mobile_backups.nextcloud.backlog import Backlogs
+from mobile_backups.nextcloud.work_queue import WorkQueue
 from fake_nextcloud import FakeNextcloud
 from test_exapp_http import event, running_exapp, signed
 
@@ -148,3 +151,29 @@ def test_files_uploaded_while_a_user_had_organising_off_wait_too_and_the_switch_
         upload_fresh(fake, base, tmp_path)  # uploaded again now: new
         until("the new upload organised", lambda: FRESH[1] in files(fake))
         assert files(fake) == set(OLD) | {FRESH[1]}
+
+
+def test_the_backlog_state_a_switch_on_a_run_and_its_figures(tmp_path):
+    now = [1000.0]
+    queue = WorkQueue(tmp_path / "queue.sqlite")
+    backlogs = Backlogs(AppState(tmp_path / "state.sqlite"), queue, clock=lambda: now[0])
+    backlogs.enabled()
+    now[0] = 2000.0
+    backlogs.enabled()  # enabled again: still the first enable's time
+    assert not backlogs.observe("ann", True) and backlogs.since("ann") == 1000.0 and backlogs.listing_due("ann")
+    assert backlogs.listed("ann", 2, 0, ["InstantUpload"]) and not backlogs.listing_due("ann")
+    assert not backlogs.listed("ann", 2, 0, ["InstantUpload"])  # told once
+    assert not backlogs.observe("ann", False) and not backlogs.observe("ann", False)
+    now[0] = 3000.0
+    assert backlogs.observe("ann", True) and backlogs.since("ann") == 3000.0 and backlogs.listing_due("ann")  # switched on again
+    assert backlogs.listed("ann", 3, 1, ["InstantUpload"])  # a new backlog: told again
+    backlogs.start("ann", ["InstantUpload/a.jpg", "InstantUpload/b.jpg"], consent=True)
+    assert backlogs.since("ann") == 0.0 and backlogs.waiting("ann")[0] == 0
+    now[0] = 3010.0
+    [job, _] = queue.due()["ann"]
+    queue.done(job)
+    progress = backlogs.progress("ann")
+    assert (progress.total, progress.done, progress.left, progress.seconds_left(now[0])) == (2, 1, 1, 10.0)
+    assert progress.describe(now[0]) == "1 of 2 older file(s) done, 1 left, about 10 s to go"
+    queue.done(queue.due()["ann"][0])
+    assert backlogs.progress("ann").finished == 3010.0 and backlogs.users() == ["ann"]

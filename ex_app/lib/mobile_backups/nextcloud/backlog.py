@@ -133,8 +133,9 @@ class Backlogs:
                       "started": record["started"] if running else self.clock(), "finished": None}
         record["waiting"] = 0
         self.state.put(user, BACKLOG, record)
-        if consent:
-            self.state.put(user, ORGANISING, {**self.state.get(user, ORGANISING), "on": True, "since": 0.0, "listed": True})
+        organising = self.state.get(user, ORGANISING)
+        if organising or consent:  # listed now; with consent everything of theirs is new from now on
+            self.state.put(user, ORGANISING, {**organising, "listed": True, **({"on": True, "since": 0.0} if consent else {})})
 
     def progress(self, user: str) -> Progress | None:
         """The user's backlog run, if there was one; a run with nothing left is marked finished here."""
