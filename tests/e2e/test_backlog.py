@@ -48,7 +48,7 @@ def test_files_there_before_a_user_switched_on_wait_for_the_button_with_live_fig
     assert set(account.tree()) == inbox
 
     assert save_on_the_apps_page(account, organise="1").status_code == 200  # switched on: they were there before
-    notices = poll("the notification", lambda: backlog_notices(account), 30, exapp.log_tail)
+    notices = poll("the notification", lambda: backlog_notices(account) or None, 30, exapp.log_tail)
     assert notices == [f"{COUNT} older photos in InstantUpload can be organised: preview"], notices
     fresh = photo(tmp_path, "IMG_7100.jpg", 799)
     upload(account, "InstantUpload", fresh)  # a new upload is organised as always
@@ -65,7 +65,7 @@ def test_files_there_before_a_user_switched_on_wait_for_the_button_with_live_fig
 
     def finished():
         figures.append(account.http.get(f"{PROXY}/progress").json()["progress"])
-        return figures[-1] and figures[-1][0]["finished"]
+        return bool(figures[-1]) and figures[-1][0]["finished"]
 
     poll("the figures to say done", finished, 120, exapp.log_tail)
     assert figures[-1] == [{"user": account.user, "total": COUNT, "done": COUNT, "left": 0, "seconds_left": 0.0, "finished": True,

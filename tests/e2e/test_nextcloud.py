@@ -134,7 +134,7 @@ def outage(exapp, accounts, preinstalled, tmp_path_factory) -> Outage:
     expect_tree(account, exapp, {f"Photos/2024/04/{first.name}"})
     # not while the app may still be looking at the preinstalled user's files (that test reports a failure itself)
     with contextlib.suppress(pytest.fail.Exception):
-        poll("the preinstalled user's notice", lambda: backlog_notices(preinstalled.account), 15, lambda: exapp.log_tail())
+        poll("the preinstalled user's notice", lambda: backlog_notices(preinstalled.account) or None, 15, lambda: exapp.log_tail())
 
     exapp.kill()
     try:
@@ -309,7 +309,7 @@ def test_files_present_before_the_app_was_installed_stay_and_the_user_is_told_on
     """The user uploaded before the app existed (no event ever named them): the sweep at enable finds the files and,
     with the admin's default ("ask"), leaves them where they are; one notification says they can be organised."""
     account = preinstalled.account
-    notices = poll("the notification", lambda: backlog_notices(account), 30, lambda: exapp.log_tail())
+    notices = poll("the notification", lambda: backlog_notices(account) or None, 30, lambda: exapp.log_tail())
     assert notices == ["2 older photos in InstantUpload can be organised: preview"], notices
     time.sleep(2)
     assert set(account.tree()) == set(preinstalled.files), "files that were there before must stay"
