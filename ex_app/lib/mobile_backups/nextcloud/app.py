@@ -341,7 +341,7 @@ class App:
             saved, groups, zone = {}, None, None
         config = user_config(admin, saved, self.state.get(user, "valid"), user_groups=groups, user_zone=zone, server_zone=zone_named(os.environ.get("TZ")))
         self.state.put(user, "valid", config.values)
-        if self.backlogs.observe(user, config.enabled):
+        if groups is not None and self.backlogs.observe(user, config.enabled):  # only what Nextcloud said is a switch
             self.sweeper.soon(user)  # switched on again: what was there before is counted (and the user told) now
         for key, problem in self.state.new_problems(user, config.problems, saved).items():
             log.warning("setting %s of %s not applied: %s; still using %r", key, user, problem, config.values[key])
