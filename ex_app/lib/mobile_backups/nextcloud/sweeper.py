@@ -190,16 +190,17 @@ class Sweeper:
                 gap = cost / CATCH_UP_RATE
             if self.clock.wait(gap) and self._catch_up is not None and catching_up is None:
                 return  # a catch-up was asked for: it is made now, then this pass goes on
-        if catching_up is None:
+        if not catching_up:  # a whole pass (not a look at a few users)
             self._last = ""
-        self.host.state.put("", "sweep", {"time": self.clock.now(), "users": everyone, "catch_up": catching_up is not None})
+            self.host.state.put("", "sweep", {"time": self.clock.now(), "users": everyone, "catch_up": catching_up is not None})
         try:
             self.host.refresh_webhooks()
         except Exception as err:
             log.warning("could not update the webhooks' inbox filter: %s", err)
-        if failed and catching_up is not None and self._catch_up is None:
+        if failed and catching_up is not None:  # those whose look failed in a catch-up are looked at again soon
             self.clock.wait(RETRY_SECONDS * random.uniform(0.5, 1.5))
-            self._catch_up = self._catch_up if self._catch_up is not None else failed
+            if self._catch_up is None:
+                self._catch_up = failed
 
     def visit(self, user: str, consent: bool = False) -> int:
         """Queue the user's files that no event brought; the backlog only with consent (`consent`: the user
