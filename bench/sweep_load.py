@@ -110,8 +110,7 @@ def simulate(work: Path, users: int = 10000, uploaders: int = 1000, per_uploader
              day: float = DAY, down: tuple[float, float] = (12 * 3600.0, 14 * 3600.0), interval: int = 300, seed: int = 1) -> Result:
     rng = random.Random(seed)
     start = float(int(time.time()) - 2 * day)
-    world_box: list[World] = []
-    fake = FakeNextcloud(files=work / "files", clock=lambda: world_box[0].t if world_box else start)
+    fake = FakeNextcloud(files=work / "files")
     names = [f"user{n:05d}" for n in range(users)]
     fake.users = {name: {"groups": [], "timezone": "Europe/Berlin"} for name in names}
     fake.admin = {"sweep_interval": str(interval)}
@@ -119,18 +118,17 @@ def simulate(work: Path, users: int = 10000, uploaders: int = 1000, per_uploader
         (work / "files" / name / "InstantUpload").mkdir(parents=True)
     photo = samples.jpeg(work / "photo.jpg", size=(64, 48), exif=samples.Exif(date_time_original="2024:11:24 15:30:12")).read_bytes()
     fake.files.clock = lambda: start - 30 * 86400  # a month before the app is enabled
-    backlog = {}
+    backlog = set()
     for name in names[:backlog_users]:
         for n in range(3):
             path = f"InstantUpload/IMG_OLD_{n}.jpg"
             fake.files.upload(name, path, photo + n.to_bytes(4, "big"))
-            backlog[(name, path)] = True
+            backlog.add((name, path))
     app = App(AppAuth(fake.url, "mobile_backups", "0.1.0", "s" * 64), work / "storage")
     app.refresh_webhooks = lambda: None  # type: ignore[method-assign]  # webhook_listeners is not part of the stand-in
     plan = sorted((start + rng.uniform(0, day), user, f"InstantUpload/IMG_{start:.0f}_{n}.jpg")
                   for user in rng.sample(names, uploaders) for n in range(per_uploader))
     world = World(fake, app, start, plan, (start + down[0], start + down[1]), photo)
-    world_box.append(world)
     fake.files.clock = world.now
     app.backlogs.clock = world.now
     app.sweeper = Sweeper(app, world)

@@ -33,9 +33,9 @@ class DavFiles:
     time (`nc:upload_time`, kept by moves, searchable); one written to the folder directly has none (0), like
     a file Nextcloud's scanner found."""
 
-    def __init__(self, root: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.clock = clock
+        self.clock: Callable[[], float] = time.time  # what upload times are taken from
         self.ids: dict[tuple[str, str], int] = {}  # (user, path) -> file id
         self.uploaded: dict[int, int] = {}  # file id -> upload time
         self.uploads_of: dict[str, set[int]] = {}  # user -> the ids of their files with an upload time
@@ -178,8 +178,8 @@ class Faults:
 
 
 class FakeNextcloud:
-    def __init__(self, files: Path | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.files = DavFiles(files, clock) if files is not None else None
+    def __init__(self, files: Path | None = None) -> None:
+        self.files = DavFiles(files) if files is not None else None
         self.faults: Faults | None = None
         self.outage: Callable[[str, str], bool] | None = None  # (method, path) -> answered 503
         self.stalled: Callable[[str, str], bool] | None = None  # (method, path) -> answered after a stall (Faults.stall_seconds, or 1 s)
