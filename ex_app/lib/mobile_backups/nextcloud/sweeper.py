@@ -1,9 +1,9 @@
 """The sweep: finds uploads that no webhook brought (the app was down, a delivery was lost), with bounded load.
 
 Each look at a user ("visit") is one WebDAV SEARCH for the user's files with `nc:upload_time` after the
-previous visit (less OVERLAP): Nextcloud indexes that column (`fce_utime_idx`), so the answer costs the
-server about what the few recent uploads cost, where a PROPFIND lists every file of a folder (and a
-waiting backlog of thousands on every pass). The settings of a user are read only when the SEARCH found
+previous visit (less OVERLAP): apps/dav's FileSearchBackend lets that property be searched, and the column
+has an index (`fce_utime_idx`). The answer holds only the recent uploads, where a PROPFIND answers with
+every file of a folder (a waiting backlog of thousands on every pass), one request per inbox. The settings of a user are read only when the SEARCH found
 something. A full listing (PROPFIND of the inbox folders, with upload times) is made only where the app
 knows nothing yet: a user's first visit (the app's first enable) and after a user switched organising on
 again, to count the files that were there before (backlog.py), and when a waiting backlog is to be organised.
