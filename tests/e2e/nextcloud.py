@@ -365,14 +365,15 @@ class ExApp:
         exists = self.nextcloud.occ("app_api:app:config:get", APP_ID, key, check=False, retries=3).returncode == 0
         self.nextcloud.occ("app_api:app:config:set", APP_ID, key, f"--value={value}", *(["--update-only"] if exists else []), retries=3)
 
-    def restore_config(self) -> None:
-        """AppAPI keeps an ExApp's config after unregistering it: put back what was there before the suite."""
-        for key, value in self.saved_config.items():
+    def restore_config(self, *keys: str) -> None:
+        """AppAPI keeps an ExApp's config after unregistering it: put back what was there before the suite
+        (only `keys`, when given)."""
+        for key in keys or list(self.saved_config):
+            value = self.saved_config.pop(key)
             if value is None:
                 self.nextcloud.occ("app_api:app:config:delete", APP_ID, key, check=False, retries=3)
             else:
                 self.nextcloud.occ("app_api:app:config:set", APP_ID, key, f"--value={value}", "--update-only", check=False, retries=3)
-        self.saved_config.clear()
 
     def disable(self) -> None:
         self.nextcloud.occ("app_api:app:disable", APP_ID, retries=3)
