@@ -81,6 +81,7 @@ def wait_empty(account: Account, folder: str, timeout: float) -> float:
 
 
 def backlog(exapp: ExApp, account: Account, files: list[Path]) -> None:
+    exapp.set_config("backlog", "yes")  # the files that were there before are organised without asking
     exapp.disable()  # no webhooks: the uploads pile up as a backlog
     upload(account, "InstantUpload", files)
     upload(account, "Baseline", files)
@@ -188,6 +189,7 @@ def main() -> int:
             burst(exapp)
             latency(accounts.new("latency"), files[args.count :])
         finally:
+            exapp.restore_config()
             accounts.delete_all()
             exapp.unregister()
             exapp.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -21,22 +22,52 @@ from urllib.parse import quote, unquote, urlsplit
 
 APP_API = "/ocs/v1.php/apps/app_api/api/v1"
 DAV_FILES = "/remote.php/dav/files/"
+WEBHOOKS = "/ocs/v1.php/apps/webhook_listeners/api/v1/webhooks"
 
 
 class DavFiles:
     """Users' files in a local folder (ROOT/user/...), served as Nextcloud's WebDAV serves them: file ids,
     `Overwrite: F`, byte ranges, and the `files-live-photo` link of apps/files' SyncLivePhotosListener:
     moving one half of a linked pair moves the other to the same folder under the same base name first,
-    and the move is refused when either name is taken there."""
+    and the move is refused when either name is taken there. A file written with `upload` has an upload
+    time (`nc:upload_time`, kept by moves, searchable); one written to the folder directly has none (0), like
+    a file Nextcloud's scanner found."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.clock: Callable[[], float] = time.time  # what upload times are taken from
         self.ids: dict[tuple[str, str], int] = {}  # (user, path) -> file id
+        self.uploaded: dict[int, int] = {}  # file id -> upload time
+        self.uploads_of: dict[str, set[int]] = {}  # user -> the ids of their files with an upload time
+        self.rel_of: dict[int, str] = {}  # file id -> path
         self.links: dict[int, int] = {}  # file id -> the id its files-live-photo metadata names
         self.moves: list[tuple[str, str, int]] = []  # (source, destination, status) of every MOVE asked for
 
     def file_id(self, user: str, rel: str) -> int:
-        return self.ids.setdefault((user, rel), 1000 + len(self.ids))
+        file_id = self.ids.setdefault((user, rel), 1000 + len(self.ids))
+        self.rel_of[file_id] = rel
+        return file_id
+
+    def upload(self, user: str, rel: str, data: bytes, mtime: float | None = None) -> Path:
+        """A PUT: the file, with its upload time (now, by `clock`) and the file time the phone sends (X-OC-Mtime)."""
+        path = self.root / user / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        self.stamp(user, rel)
+        return path
+
+    def stamp(self, user: str, rel: str) -> None:
+        """The file at `rel` was uploaded now (what a PUT records)."""
+        file_id = self.file_id(user, rel)
+        self.uploaded[file_id] = int(self.clock())
+        self.uploads_of.setdefault(user, set()).add(file_id)
+
+    def uploaded_after(self, user: str, since: int) -> list[str]:
+        """SEARCH by `nc:upload_time`: the user's files uploaded after `since`."""
+        found = (self.rel_of[i] for i in list(self.uploads_of.get(user, ())) if self.uploaded[i] > since)
+        return sorted(rel for rel in found if (self.root / user / rel).is_file())
 
     def path_of(self, user: str, file_id: int) -> str | None:
         return next((rel for (u, rel), i in self.ids.items() if u == user and i == file_id and (self.root / u / rel).exists()), None)
@@ -61,7 +92,8 @@ class DavFiles:
         path = self.root / user / rel
         st, file_id = path.stat(), self.file_id(user, rel)
         found = [f"<oc:fileid>{file_id}</oc:fileid>", f"<d:getlastmodified>{formatdate(st.st_mtime, usegmt=True)}</d:getlastmodified>",
-                 f'<d:getetag>"{st.st_mtime_ns:x}"</d:getetag>']
+                 f'<d:getetag>"{st.st_mtime_ns:x}"</d:getetag>', f"<nc:upload_time>{self.uploaded.get(file_id, 0)}</nc:upload_time>",
+                 "<d:creationdate>1970-01-01T00:00:00+00:00</d:creationdate>"]
         found.append("<d:resourcetype><d:collection/></d:resourcetype>" if path.is_dir() else f"<d:resourcetype/><d:getcontentlength>{st.st_size}</d:getcontentlength>")
         missing = []
         (found if file_id in self.links else missing).append(
@@ -112,6 +144,7 @@ class DavFiles:
     def _rename(self, user: str, src: str, dst: str) -> None:
         (self.root / user / src).rename(self.root / user / dst)
         self.ids[(user, dst)] = self.ids.pop((user, src), None) or self.file_id(user, dst)
+        self.rel_of[self.ids[(user, dst)]] = dst
 
 
 @dataclass
@@ -159,6 +192,7 @@ class FakeNextcloud:
         self.preferences: dict[str, dict[str, str]] = {}  # preferences_ex, by user
         self.users: dict[str, dict] = {}  # uid -> {"groups": [...], "timezone": ..., "folders": {...}}
         self.notifications: list[tuple[str, dict]] = []
+        self.webhooks: dict[int, dict] = {}  # webhook_listeners' webhooks, by id
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user)
         fake = self
 
@@ -228,6 +262,8 @@ class FakeNextcloud:
                 fake.requests.append(("GET", path, user))
                 if fake.files is not None and path.startswith(DAV_FILES):
                     return self._answer(*fake.files.get(user, self._rel(), self.headers.get("Range")), "application/octet-stream")
+                if path == WEBHOOKS:
+                    return self._answer(200, list(fake.webhooks.values()))
                 if path == f"{APP_API}/users":
                     return self._answer(200, sorted(set(fake.users) - fake.deleted))
                 if path == "/ocs/v2.php/cloud/user" and user in fake.users:
@@ -251,7 +287,20 @@ class FakeNextcloud:
                 if path == f"{APP_API}/notification":
                     fake.notifications.append((user, body["params"]))
                     return self._answer(200, {"object_id": body["params"]["object_id"]})
+                if path.startswith(WEBHOOKS):
+                    webhook_id = int(path.rsplit("/", 1)[1]) if path != WEBHOOKS else 1 + max(fake.webhooks, default=0)
+                    fake.webhooks[webhook_id] = {"id": webhook_id, "appId": "mobile_backups", **body}
+                    return self._answer(200, fake.webhooks[webhook_id])
+                if path.startswith(("/ocs/v1.php/apps/app_api/", "/ocs/v2.php/apps/app_api/")):
+                    return self._answer(200, None)  # settings forms, Files actions, the top menu, occ commands: taken
                 return self._answer(404, None)
+
+            def do_DELETE(self) -> None:
+                path = urlsplit(self.path).path
+                fake.requests.append(("DELETE", path, self._user()))
+                if path.startswith(WEBHOOKS):
+                    fake.webhooks.clear() if "/byappid/" in path else fake.webhooks.pop(int(path.rsplit("/", 1)[1]), None)
+                return self._answer(200, None)
 
             def do_MKCOL(self) -> None:
                 assert fake.files is not None
@@ -294,13 +343,21 @@ class FakeNextcloud:
                                    f"<d:response><d:href>{base}</d:href></d:response>{items}</d:multistatus>").encode(), "application/xml")
 
             def do_SEARCH(self) -> None:
-                """Only what NextcloudStore.path_of asks: the node with one file id, in the user's files."""
+                """What NextcloudStore.path_of asks (the node with one file id) and the sweep's SEARCH for files
+                uploaded after a time (a page of them: nresults from firstresult), in the user's files."""
                 assert fake.files is not None
                 user = self._user()
-                found = re.search(rb"<d:literal>(\d+)</d:literal>", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                rel = fake.files.path_of(user, int(found[1])) if found else None
+                fake.requests.append(("SEARCH", "", user))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                found = re.search(rb"<d:literal>(\d+)</d:literal>", body)
+                if b"<nc:upload_time/></d:prop><d:literal>" in body and found:
+                    first, count = (int(re.search(rb"<%s>(\d+)</" % tag, body)[1]) for tag in (rb"sd:firstresult xmlns:sd=\"[^\"]+\"", rb"d:nresults"))
+                    rels = fake.files.uploaded_after(user, int(found[1]))[first : first + count]
+                else:
+                    rel = fake.files.path_of(user, int(found[1])) if found else None
+                    rels = [rel] if rel is not None else []
                 xml = ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">'
-                       + (fake.files._response(user, rel) if rel is not None else "") + "</d:multistatus>")
+                       + "".join(fake.files._response(user, rel) for rel in rels) + "</d:multistatus>")
                 self._answer(207, xml.encode(), "application/xml")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -54,7 +54,7 @@ def nextcloud(tmp_path: Path):
 
 
 def upload(fake: FakeNextcloud, user: str, count: int, start: int = 0, live: int = 0) -> dict[str, str]:
-    """`count` photos (and `live` linked live-photo pairs) in the user's InstantUpload: name -> sha256."""
+    """`count` photos (and `live` linked live-photo pairs) uploaded into the user's InstantUpload: name -> sha256."""
     home = fake.files.root / user
     (home / "Photos").mkdir(parents=True, exist_ok=True)
     made = {}
@@ -68,6 +68,8 @@ def upload(fake: FakeNextcloud, user: str, count: int, start: int = 0, live: int
         video = samples.video(home / f"InstantUpload/IMG_{9000 + n}.MOV", apple_creationdate=f"2024-11-24T15:30:{13 + n}+0100")
         fake.files.link(user, f"InstantUpload/{still.name}", f"InstantUpload/{video.name}")
         made.update({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (still, video)})
+    for name in made:
+        fake.files.stamp(user, f"InstantUpload/{name}")
     return made
 
 

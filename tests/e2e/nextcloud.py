@@ -224,13 +224,16 @@ class Account:
 
 
 class Accounts:
-    """Creates test users (random names, 13+ character passwords, app passwords) and deletes them at the end."""
+    """Creates test users (random names, 13+ character passwords, app passwords) in a group of their own (`group`,
+    to which the suite restricts the app) and deletes them and the group at the end."""
 
     def __init__(self, nextcloud: Nextcloud) -> None:
         self.nextcloud = nextcloud
         self.suffix = secrets.token_hex(3)
+        self.group = f"mbe2e-{self.suffix}"
         self.created: list[Account] = []
         self.users: list[str] = []  # every user added, even one whose app password failed
+        self.nextcloud.occ("group:add", self.group, retries=3)
 
     def new(self, label: str) -> Account:
         user = f"mbe2e-{self.suffix}-{len(self.users) + 1:02d}-{label}"[:56]
@@ -243,6 +246,7 @@ class Accounts:
             if not locked(added) or attempt == 3:
                 raise AssertionError(f"occ user:add {user} failed ({added.returncode}):\n{added.stdout}\n{added.stderr}")
             time.sleep(0.5 + attempt)
+        self.nextcloud.occ("group:adduser", self.group, user, retries=3)
         out = self.nextcloud.occ("user:add-app-password", "--password-from-env", "--name=mobile-backups-e2e", user,
                                  env={"NC_PASS": password}, retries=3).stdout
         app_password = [line.strip() for line in out.splitlines() if line.strip()][-1]
@@ -255,6 +259,7 @@ class Accounts:
             account.http.close()
         for user in self.users:
             self.nextcloud.occ("user:delete", user, check=False, retries=3)
+        self.nextcloud.occ("group:delete", self.group, check=False, retries=3)
 
 
 # --- the ExApp ------------------------------------------------------------------------------
@@ -360,14 +365,15 @@ class ExApp:
         exists = self.nextcloud.occ("app_api:app:config:get", APP_ID, key, check=False, retries=3).returncode == 0
         self.nextcloud.occ("app_api:app:config:set", APP_ID, key, f"--value={value}", *(["--update-only"] if exists else []), retries=3)
 
-    def restore_config(self) -> None:
-        """AppAPI keeps an ExApp's config after unregistering it: put back what was there before the suite."""
-        for key, value in self.saved_config.items():
+    def restore_config(self, *keys: str) -> None:
+        """AppAPI keeps an ExApp's config after unregistering it: put back what was there before the suite
+        (only `keys`, when given)."""
+        for key in keys or list(self.saved_config):
+            value = self.saved_config.pop(key)
             if value is None:
                 self.nextcloud.occ("app_api:app:config:delete", APP_ID, key, check=False, retries=3)
             else:
                 self.nextcloud.occ("app_api:app:config:set", APP_ID, key, f"--value={value}", "--update-only", check=False, retries=3)
-        self.saved_config.clear()
 
     def disable(self) -> None:
         self.nextcloud.occ("app_api:app:disable", APP_ID, retries=3)

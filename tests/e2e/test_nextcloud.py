@@ -132,9 +132,9 @@ def outage(exapp, accounts, preinstalled, tmp_path_factory) -> Outage:
                          seed=81, size=(320, 240), mtime=utc(2024, 4, 10, 6))
     upload(account, "InstantUpload", first)  # the app works for this user
     expect_tree(account, exapp, {f"Photos/2024/04/{first.name}"})
-    # not while the app may still be sweeping the preinstalled user's files (that test reports a failure itself)
+    # not while the app may still be looking at the preinstalled user's files (that test reports a failure itself)
     with contextlib.suppress(pytest.fail.Exception):
-        expect_tree(preinstalled.account, exapp, set(preinstalled.files.values()), timeout=15)
+        poll("the preinstalled user's notice", lambda: backlog_notices(preinstalled.account) or None, 15, lambda: exapp.log_tail())
 
     exapp.kill()
     try:
@@ -298,11 +298,22 @@ def test_a_cut_photo_is_organised_as_damaged_when_its_date_can_be_read(account, 
 # --- files the app did not see arrive ---------------------------------------------------------
 
 
-def test_files_present_before_the_app_was_installed_are_organised_at_enable(exapp, preinstalled):
-    """The user uploaded before the app existed (no event ever named them): the sweep at enable lists the users and finds the files."""
+def backlog_notices(account) -> list[str]:
+    """The subjects of the app's notifications to the user about files that were there before."""
+    answer = account.http.get("/ocs/v2.php/apps/notifications/api/v2/notifications", params={"format": "json"}, headers={"OCS-APIRequest": "true"})
+    assert answer.status_code == 200, f"notifications: HTTP {answer.status_code}"
+    return [n["subject"] for n in answer.json()["ocs"]["data"] if n.get("object_type") == "app_api" and "older" in n.get("subject", "")]
+
+
+def test_files_present_before_the_app_was_installed_stay_and_the_user_is_told_once(exapp, preinstalled):
+    """The user uploaded before the app existed (no event ever named them): the sweep at enable finds the files and,
+    with the admin's default ("ask"), leaves them where they are; one notification says they can be organised."""
     account = preinstalled.account
-    expect_tree(account, exapp, set(preinstalled.files.values()), timeout=15)
-    expect_journal(account, exapp, set(preinstalled.files.items()))
+    notices = poll("the notification", lambda: backlog_notices(account) or None, 30, lambda: exapp.log_tail())
+    assert notices == ["2 older photos in InstantUpload can be organised: preview"], notices
+    time.sleep(2)
+    assert set(account.tree()) == set(preinstalled.files), "files that were there before must stay"
+    assert exapp.journal_records(account.user) == []
 
 
 def test_files_uploaded_while_disabled_are_organised_at_reenable(account, exapp, tmp_path):

@@ -165,5 +165,5 @@ def test_admin_defaults_saved_through_the_admin_form_take_effect(account, exapp,
         poll("the invalid admin layout in the log", lambda: "admin setting default_layout not applied: unknown token {nonsense}" in exapp.log_text(),
              45, exapp.log_tail)
     finally:
-        exapp.restore_config()
+        exapp.restore_config("default_layout")
         admin.close()

@@ -23,10 +23,12 @@ from nc_py_api import AsyncNextcloudApp
 
 from ..store import Unavailable
 from .app_state import AppState
+from .backlog import Backlogs, Progress
 from .forms import admin_form, personal_form
 from .rules_app import RulesService
 from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
 from .store import TIMEOUT, AppAuth, DavError, NextcloudStore
+from .sweeper import Sweeper
 from .ui_entries import register_ui
 from .work_queue import WorkQueue
 from .worker import SETTLE_SECONDS, Organiser, Summary
@@ -126,6 +128,7 @@ class App:
         self.enabled = threading.Event()
         self.queue = WorkQueue(storage / "queue.sqlite")
         self.state = AppState(storage / "state.sqlite")
+        self.backlogs = Backlogs(self.state, self.queue)
         self.rules = RulesService(self)
         self.organiser = Organiser(self.store, self.queue, storage, self.config_for, self.batch_done, active=self.enabled, user_gone=self.user_gone)
         self._configs: dict[str, tuple[float, UserConfig, AdminConfig]] = {}
@@ -134,7 +137,12 @@ class App:
         self._webhook_inboxes: dict[str, bool] = {}
         self._enabled_flag = storage / "enabled"
         self._nextcloud_log: tuple[QueueListener, QueueHandler] | None = None
-        self._sweep_now = threading.Event()  # set: the sweeper sweeps at once (start, enable) or sees a stop
+        self._admins: dict[str, tuple[float, bool]] = {}  # user -> (when asked, in the admin group)
+        self.sweeper = Sweeper(self)
+
+    @property
+    def stopped(self) -> threading.Event:
+        return self.organiser.stop
 
     def store(self, user: str) -> NextcloudStore:
         """A user's files and OCS calls as that user ('' for the app itself)."""
@@ -155,9 +163,10 @@ class App:
 
     def start(self) -> None:
         if self._enabled_flag.exists():  # a restart of an enabled app: AppAPI will not call /enabled again
+            self.backlogs.enabled(before_it_remembered=True)  # enabled by a version that did not note when: all is new
             self._set_enabled(True)
-            self._sweep_now.set()  # what was uploaded while it was down (or being upgraded) is looked for now
-        for target in (self.organiser.run, self._sweep_forever, self.rules.schedule_forever):
+            self.sweeper.catch_up()  # what was uploaded while it was down (or being upgraded) is looked for now
+        for target in (self.organiser.run, self.sweeper.run, self.rules.schedule_forever):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)
@@ -165,7 +174,7 @@ class App:
     def stop(self) -> None:
         self.organiser.stop.set()
         self.enabled.set()  # let the sweeper see the stop
-        self._sweep_now.set()
+        self.sweeper.wake.set()
         self.queue.wake.set()
         if self._nextcloud_log is not None:
             listener, queued = self._nextcloud_log
@@ -202,6 +211,7 @@ class App:
         occ commands and Files actions; then sweep."""
         nc = AsyncNextcloudApp()
         await nc.set_user("")
+        self.backlogs.enabled()
         self._set_enabled(True)
         await self._register_webhooks(nc, webhook_inboxes([user_config(self.admin(), {})]))
         try:  # organising does not depend on these: a failure is logged, not fatal
@@ -210,7 +220,7 @@ class App:
             await register_ui(nc)
         except Exception as err:
             log.error("Mobile Backups: could not register its settings forms, occ commands or Files actions: %s", err)
-        self._sweep_now.set()
+        self.sweeper.catch_up()
         return ""
 
     async def _register_webhooks(self, nc: AsyncNextcloudApp, inboxes: dict[str, bool]) -> None:
@@ -232,9 +242,12 @@ class App:
         self._webhook_inboxes = inboxes
         log.info("Mobile Backups: webhooks for uploads into %s", ", ".join(f"{i} (top level)" if top else i for i, top in sorted(inboxes.items())))
 
-    def _refresh_webhooks(self, inboxes: dict[str, bool]) -> None:
-        """Users may choose other inbox folders: the event filter follows the union of them all."""
-        if inboxes and inboxes != self._webhook_inboxes:
+    def refresh_webhooks(self) -> None:
+        """Users may choose other inbox folders: the event filter follows the union of the admin's and those
+        of every user whose settings the app read (the sweep reads them where it finds uploads)."""
+        configs = [user_config(self.admin(), {})] + [config for _, config, _ in list(self._configs.values()) if config.enabled]
+        inboxes = webhook_inboxes(configs)
+        if inboxes != self._webhook_inboxes:
             async def again() -> None:
                 nc = AsyncNextcloudApp()
                 await nc.set_user("")
@@ -276,46 +289,8 @@ class App:
             self.state.forget(user)
         return gone
 
-    def sweep_all(self) -> bool:
-        """Every user's inboxes; the webhooks' filter is brought up to date with their inbox folders.
-        False when the sweep could not be done whole (it is tried again soon)."""
-        try:
-            users = self.users()
-        except OSError as err:
-            log.warning("sweep: could not list users: %s", err)
-            return False
-        configs, whole = [], True
-        for user in users:
-            try:
-                config = self.config_for(user)
-                if not config.enabled:
-                    continue
-                configs.append(config)
-                found = self.organiser.sweep(user)
-                if found:
-                    log.info("sweep: %d file(s) to look at for %s", found, user)
-            except Exception as err:
-                whole = False
-                log.warning("sweep of %s failed: %s", user, err)
-        self.state.put("", "sweep", {"time": time.time(), "users": len(users)})
-        try:
-            self._refresh_webhooks(webhook_inboxes(configs))
-        except Exception as err:
-            log.warning("could not update the webhooks' inbox filter: %s", err)
-        return whole
-
-    def _sweep_forever(self) -> None:
-        """A sweep every sweep interval; at once after a start or an enable; soon again after one that failed."""
-        wait = None
-        while not self.organiser.stop.is_set():
-            self.enabled.wait()
-            self._sweep_now.wait(wait if wait is not None else self.admin().sweep_interval)
-            self._sweep_now.clear()
-            if self.organiser.stop.is_set():
-                return
-            wait = None
-            if self.enabled.is_set() and not self.sweep_all():
-                wait = soon()
+    def forget(self, user: str) -> None:
+        self.organiser.forget(user)
 
     # --- settings --------------------------------------------------------------------
 
@@ -366,6 +341,8 @@ class App:
             saved, groups, zone = {}, None, None
         config = user_config(admin, saved, self.state.get(user, "valid"), user_groups=groups, user_zone=zone, server_zone=zone_named(os.environ.get("TZ")))
         self.state.put(user, "valid", config.values)
+        if groups is not None and self.backlogs.observe(user, config.enabled):  # only what Nextcloud said is a switch
+            self.sweeper.soon(user)  # switched on again: what was there before is counted (and the user told) now
         for key, problem in self.state.new_problems(user, config.problems, saved).items():
             log.warning("setting %s of %s not applied: %s; still using %r", key, user, problem, config.values[key])
             self.notify(user, f"Mobile Backups: your setting “{key}” was not applied",
@@ -395,6 +372,33 @@ class App:
         self.config_for(user, fresh=True)
         log.info("settings of %s saved: %s", user, values)
         return {}
+
+    def is_admin(self, user: str) -> bool:
+        """Whether the user is in Nextcloud's admin group (asked at most every CONFIG_TTL seconds)."""
+        asked = self._admins.get(user)
+        if asked is None or time.monotonic() - asked[0] > CONFIG_TTL:
+            asked = (time.monotonic(), "admin" in (self.user_info(user)[0] or ()))
+            self._admins[user] = asked
+        return asked[1]
+
+    # --- the backlog: files that were there before -------------------------------------
+
+    def start_backlog(self, user: str) -> int:
+        """The user asked to organise the files that were there before: queue them all. How many are queued."""
+        self.sweeper.visit(user, consent=True)
+        self.queue.wake.set()
+        progress = self.backlogs.progress(user)
+        return progress.left if progress else 0
+
+    def progress(self, user: str, everyone: bool = False) -> list[Progress]:
+        """The user's backlog run (or, for an admin, every user's)."""
+        users = self.backlogs.users() if everyone else [user]
+        return [p for u in users if (p := self.backlogs.progress(u)) is not None]
+
+    def tell_backlog(self, user: str, waiting: str) -> None:
+        self.notify(user, f"{waiting} can be organised: preview",
+                    "They were there before organising was switched on, so they stay where they are until you say so: "
+                    "see where they would go and start it on the app's page.", self.page_url + "#backlog")
 
     def store_preferences(self, user: str, values: Mapping[str, str]) -> None:
         store = self.store(user)

@@ -49,6 +49,11 @@ def admin_form(settings_url: str) -> dict:
                   d["allowed_groups"], "family, staff"),
             {"id": "users_may_change_layout", "title": "Personal layouts", "type": "checkbox", "default": True,
              "label": "Users may choose their own layout template"},
+            {"id": "backlog", "title": "Organise files that were there before", "type": "radio", "default": d["backlog"],
+             "description": "Files already in a user's inbox folders when the app (or the user's organising) was switched on. "
+                            "New uploads are always organised.",
+             "options": [{"name": "Ask each user (a notification links to the button on the app's page)", "value": "ask"},
+                         {"name": "Yes, for everyone", "value": "yes"}, {"name": "No", "value": "no"}]},
             *admin_fields(),
         ],
     }

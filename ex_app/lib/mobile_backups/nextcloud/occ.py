@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..engine import undo
 from ..journal import read_journal
+from .backlog import Progress
 from .worker import Organiser
 
 log = logging.getLogger("mobile_backups")
@@ -76,7 +77,7 @@ def runs(journals: Path) -> list[tuple[str, int, int]]:
     return found
 
 
-def status(organiser: Organiser, enabled: bool, last_sweep: dict) -> str:
+def status(organiser: Organiser, enabled: bool, last_sweep: dict, backlogs: Sequence[Progress] = ()) -> str:
     queue = organiser.queue
     out = [f"Mobile Backups: {'enabled' if enabled else 'disabled'}"]
     pending = queue.pending_by_user()
@@ -94,6 +95,9 @@ def status(organiser: Organiser, enabled: bool, last_sweep: dict) -> str:
         out.append(f"last sweep: {when:%Y-%m-%d %H:%M:%S} UTC ({time.time() - last_sweep['time']:.0f} s ago), {last_sweep.get('users', 0)} user(s)")
     else:
         out.append("last sweep: none yet")
+    now = time.time()
+    out.append("files that were there before, being organised:" if backlogs else "files that were there before, being organised: none")
+    out.extend(f"  {p.user}: {p.describe(now)}" for p in backlogs)
     all_runs = runs(organiser.storage / "journals")
     settled = queue.settled_by_user()
     users = sorted({r.split("/")[0] for r, _, _ in all_runs} | set(settled) | set(pending))

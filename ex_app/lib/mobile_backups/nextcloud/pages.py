@@ -134,6 +134,9 @@ td.path {{ overflow-wrap: anywhere; }}
 td.action {{ white-space: nowrap; }}
 tbody tr:hover {{ background: var(--color-background-hover); }}
 .stays {{ color: var(--color-text-maxcontrast); }}
+.progress {{ margin: calc(var(--default-grid-baseline) * 3) 0; max-width: 600px; }}
+progress {{ display: block; width: 100%; height: 12px; margin: var(--default-grid-baseline) 0; accent-color: var(--color-primary-element); }}
+form.inline {{ display: inline; }}
 @media (max-width: 600px) {{
   body {{ padding: calc(var(--default-grid-baseline) * 3); }}
   .field, .example {{ max-width: none; }}
@@ -172,6 +175,26 @@ async function update() {
   example.textContent = body.example || body.in_force;
 }
 checked.forEach(key => form.elements[key].addEventListener('input', update));
+const progress = document.getElementById('progress');  // a backlog being organised: its figures, every 2 s until done
+function row(record) {
+  const p = document.createElement('div');
+  p.className = 'progress';
+  const label = document.createElement('span');
+  label.textContent = (progress.dataset.everyone ? record.user + ': ' : '') + record.text;
+  const bar = document.createElement('progress');
+  bar.max = Math.max(record.total, 1);
+  bar.value = record.done;
+  bar.setAttribute('aria-label', label.textContent);
+  p.append(bar, label);
+  return p;
+}
+async function poll() {
+  const answer = await fetch('progress');
+  const records = (await answer.json()).progress;
+  progress.replaceChildren(...records.map(row));
+  if (records.some(r => !r.finished)) setTimeout(poll, 2000);
+}
+if (progress && progress.dataset.running) setTimeout(poll, 2000);
 """
 ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M4 5h4l2-2h4l2 2h4v14H4z" fill="none" '
         'stroke="currentColor" stroke-width="2"/><circle cx="12" cy="12" r="3.5" fill="none" stroke="currentColor" stroke-width="2"/></svg>')
@@ -245,11 +268,32 @@ LABELS = {"inbox_folders": "Inbox folders", "library_folder": "Library folder", 
 FIELDS = ("inbox_folders", "library_folder", "layout")  # the text fields, each with its problem shown at it
 
 
+def backlog_section(waiting: str, progress: Sequence[Mapping], everyone: bool) -> str:
+    """Files that were there before organising was switched on: what waits (`waiting`, empty if nothing waits
+    for the user's say), with the button that starts it; the figures of a backlog being organised (`progress`:
+    Progress.record()s with their `text`; `everyone`: an admin's page, with every user's), updated live by the script."""
+    if not waiting and not progress:
+        return ""
+    body = ""
+    if waiting:
+        body += (f"<p>{escape(waiting)} were there before organising was switched on for you. They stay where they are "
+                 "until you say so; new uploads are organised as they come.</p>"
+                 "<div class='actions'><a href='preview'>Preview where they would go</a>"
+                 "<form class='inline' method='post' action='backlog'><button type='submit' class='primary'>Organise them</button></form></div>")
+    running = any(not r["finished"] for r in progress)
+    rows = "".join(f"<div class='progress'><progress max='{max(int(r['total']), 1)}' value='{int(r['done'])}' "
+                   f"aria-label='{escape(str(r['text']), quote=True)}'></progress>"
+                   f"<span>{escape((str(r['user']) + ': ') if everyone else '')}{escape(str(r['text']))}</span></div>" for r in progress)
+    body += (f"<div id='progress' aria-live='polite'{' data-running=1' if running else ''}{' data-everyone=1' if everyone else ''}>{rows}</div>")
+    return f"<section id='backlog' aria-labelledby='backlog-title'><h2 id='backlog-title'>Files that were there before</h2>{body}</section>"
+
+
 def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str], problems: Mapping[str, str], example: str,
                   *, may_change_layout: bool, enabled: bool, why_disabled: str, message: str = "",
-                  defaults: Mapping[str, str], refused: bool = False) -> str:
+                  defaults: Mapping[str, str], refused: bool = False, backlog: str = "") -> str:
     """`values`: in force; `saved`: what the user saved or tried (empty: the admin's default); `defaults`: the admin's
-    defaults, shown as the placeholders; `refused`: a save was refused. `example` is always of the settings in force."""
+    defaults, shown as the placeholders; `refused`: a save was refused. `example` is always of the settings in force.
+    `backlog`: the section on files that were there before (`backlog_section`)."""
 
     def field(key: str, hint: str, extra: str = "", disabled: bool = False) -> str:
         problem = field_problem(problems.get(key, ""))
@@ -289,6 +333,7 @@ def settings_page(user: str, values: Mapping[str, str], saved: Mapping[str, str]
           f"data-typed-bad='{escape(EXAMPLE_LEADS['typed bad'])}'><span id='example-lead'>{escape(lead)}</span> "
           f"<code id='example'>{escape(example)}</code></p>"
         + "<div class='actions'><button type='submit' class='primary'>Save</button></div></section></form>"
+        + backlog
         + "<section aria-labelledby='try'><h2 id='try'>Try it</h2><p>See where the files waiting in your inbox folders would go, "
           "without moving anything: <a href='preview'>preview the organisation</a>. In Files, a folder's menu has "
           "“Preview organisation” and “Organise into date folders”.</p></section>"

@@ -8,6 +8,7 @@ appinfo/info.xml get through it).
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from ..engine import within
 from . import occ, pages
 from .app import App
+from .backlog import waiting_text
 from .settings import PERSONAL_KEYS, PERSONAL_OF_ADMIN, UserConfig, check, example_destination, folder_problem
 from .ui_entries import TOP_MENU
 
@@ -77,7 +79,8 @@ def occ_organise(request: Request, body: dict) -> Response:
 @router.post("/occ/status")
 def occ_status(request: Request, body: dict) -> Response:
     _occ(request, body)
-    return Response(occ.status(app().organiser, app().enabled.is_set(), app().state.get("", "sweep")), media_type="text/plain")
+    return Response(occ.status(app().organiser, app().enabled.is_set(), app().state.get("", "sweep"), app().progress("", everyone=True)),
+                    media_type="text/plain")
 
 
 @router.post("/occ/undo")
@@ -106,8 +109,21 @@ def _settings_page(user: str, message: str = "", problems: dict | None = None, t
     html = pages.settings_page(user, config.values, saved, problems, example_destination(config.values),
                                may_change_layout=admin.values["users_may_change_layout"] not in ("0", "false"),
                                enabled=config.enabled, why_disabled=config.why_disabled, message=message,
-                               defaults={key: admin.values[base] for key, base in PERSONAL_OF_ADMIN.items()}, refused=refused)
+                               defaults={key: admin.values[base] for key, base in PERSONAL_OF_ADMIN.items()}, refused=refused,
+                               backlog=_backlog_section(user, config))
     return page(html, 422 if refused else 200)
+
+
+def _backlog_section(user: str, config: UserConfig) -> str:
+    count, videos, folders = app().backlogs.waiting(user)
+    ask = config.enabled and app().admin().backlog == "ask" and count > 0
+    everyone = app().is_admin(user)
+    return pages.backlog_section(waiting_text(count, videos, folders) if ask else "", _progress(user, everyone), everyone)
+
+
+def _progress(user: str, everyone: bool) -> list[dict]:
+    now = time.time()
+    return [{**p.record(now), "text": p.describe(now)} for p in app().progress(user, everyone)]
 
 
 @router.get("/settings")
@@ -129,6 +145,26 @@ async def settings_post(request: Request) -> HTMLResponse:
     if problems:
         return await run_in_threadpool(_settings_page, user, "Not saved", problems, values, False)
     return await run_in_threadpool(_settings_page, user, "Saved.", None, None, False)
+
+
+@router.post("/backlog")
+def backlog_post(request: Request) -> HTMLResponse:
+    """The button "Organise them": the user's files that were there before are organised now."""
+    user = user_of(request)
+    same_site(request)
+    config = app().config_for(user)
+    if not config.enabled:
+        return _settings_page(user, f"Not organising your files: {config.why_disabled}", fresh=False)
+    queued = app().start_backlog(user)
+    return _settings_page(user, f"Organising {queued:,} older file(s): the figures below show how far it is." if queued
+                          else "Nothing older is waiting in your inbox folders.", fresh=False)
+
+
+@router.get("/progress")
+def progress(request: Request) -> JSONResponse:
+    """The figures of a backlog being organised, for the page's live progress bar (an admin gets every user's)."""
+    user = user_of(request)
+    return JSONResponse({"progress": _progress(user, app().is_admin(user))})
 
 
 @router.get("/example")

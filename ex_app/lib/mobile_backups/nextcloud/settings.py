@@ -30,11 +30,13 @@ ADMIN_DEFAULTS = {
     "access": "everyone",  # or "groups": only members of allowed_groups
     "allowed_groups": "",
     "users_may_change_layout": "1",
+    "backlog": "ask",  # files that were in the inboxes before organising was switched on: ask each user, yes, no
     **ADMIN_RULES_DEFAULTS,  # the clean-up rules' presets, schedule and caps (rules_settings.py)
 }
 PERSONAL_KEYS = ("organise", "inbox_folders", "library_folder", "layout")
 PERSONAL_OF_ADMIN = {"inbox_folders": "default_inbox_folders", "library_folder": "default_library_folder", "layout": "default_layout"}
 MIN_SWEEP, MAX_SWEEP = 30, 86400
+BACKLOG_CHOICES = ("ask", "yes", "no")
 _BAD_FOLDER = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -50,6 +52,11 @@ class AdminConfig:
     @property
     def groups(self) -> tuple[str, ...]:
         return split_list(self.values["allowed_groups"])
+
+    @property
+    def backlog(self) -> str:
+        """Whether files that were there before are organised: 'ask' each user, 'yes' for everyone, 'no'."""
+        return self.values["backlog"]
 
     def may_use(self, user_groups: tuple[str, ...] | None) -> bool:
         return self.values["access"] == "everyone" or bool(user_groups and set(user_groups) & set(self.groups))
@@ -118,6 +125,8 @@ def check(values: Mapping[str, str]) -> dict[str, str]:
                 problems[key] = f"the sweep interval must be a whole number of seconds from {MIN_SWEEP} to {MAX_SWEEP}, not {value!r}"
         elif key == "access" and value not in ("everyone", "groups"):
             problems[key] = f"access must be 'everyone' or 'groups', not {value!r}"
+        elif key == "backlog" and value not in BACKLOG_CHOICES:
+            problems[key] = f"backlog must be one of {', '.join(BACKLOG_CHOICES)}, not {value!r}"
         elif key in ("users_may_change_layout", "organise") and value not in ("0", "1", "true", "false"):
             problems[key] = f"{key} must be on or off, not {value!r}"
         elif key in ADMIN_RULES_DEFAULTS and (problem := rules_problem(key, value)):

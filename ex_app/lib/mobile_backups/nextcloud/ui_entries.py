@@ -23,7 +23,7 @@ OCC = [
         "usages": ["mobile_backups:organise --user alice --dry-run", "mobile_backups:organise --all"],
     },
     {"name": "mobile_backups:status", "callback_url": "/occ/status",
-     "description": "Queue length, files parked after repeated failures, last sweep, and per-user counts"},
+     "description": "Queue length, files parked after repeated failures, last sweep, backlogs being organised, and per-user counts"},
     {
         "name": "mobile_backups:undo", "callback_url": "/occ/undo",
         "description": "Put every file of a run back where it was (runs: see mobile_backups:status; clean-up runs: mobile_backups:rules)",

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS batch (
     user TEXT PRIMARY KEY,
     summary TEXT NOT NULL  -- JSON: what the user's current batch did (worker.Summary)
 );
+CREATE TABLE IF NOT EXISTS backlog (  -- the paths of a user's running backlog (files that were there before), for its progress
+    user TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (user, path)
+);
 CREATE TABLE IF NOT EXISTS settled (
     user TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -175,7 +180,7 @@ class WorkQueue:
         """Drop everything kept for a user (deleted from Nextcloud); returns how many paths were queued."""
         with self._lock:
             queued = self._db.execute("SELECT COUNT(*) FROM queue WHERE user = ?", (user,)).fetchone()[0]
-            for table in ("queue", "placed", "settled", "batch"):
+            for table in ("queue", "placed", "settled", "batch", "backlog"):
                 self._db.execute(f"DELETE FROM {table} WHERE user = ?", (user,))
         return queued
 
@@ -215,6 +220,23 @@ class WorkQueue:
     def settled_by_user(self) -> dict[str, int]:
         with self._lock:
             return dict(self._db.execute("SELECT user, COUNT(*) FROM settled GROUP BY user").fetchall())
+
+    # The paths of a running backlog: those still in the queue are what is left of it.
+
+    def add_backlog(self, user: str, paths: list[str]) -> None:
+        """Queue a backlog's paths (as a sweep does) and remember them as the user's backlog."""
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO backlog (user, path) VALUES (?, ?)", [(user, p) for p in paths])
+        self.add_many(user, paths)
+
+    def backlog_left(self, user: str) -> int:
+        """How many of the user's backlog paths are still to be looked at (parked ones included)."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM backlog JOIN queue USING (user, path) WHERE user = ?", (user,)).fetchone()[0]
+
+    def end_backlog(self, user: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM backlog WHERE user = ?", (user,))
 
     # Where a photo went, so that its live-photo video or sidecar arriving later can follow it.
 
