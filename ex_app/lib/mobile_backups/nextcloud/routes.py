@@ -51,7 +51,7 @@ def same_site(request: Request) -> None:
 async def webhook(request: Request) -> dict:
     """webhook_listeners calls this through AppAPI, as the event's user (not through the proxy, which
     has no route to it): store the paths and answer at once."""
-    app().on_event(await request.json())
+    await app().on_event(await request.json())
     return {}
 
 
