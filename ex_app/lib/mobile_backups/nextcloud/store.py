@@ -266,11 +266,14 @@ class NextcloudStore:
     def _propfind(self, path: str, depth: int) -> list[Node]:
         response = self.request("PROPFIND", path, headers={"Depth": str(depth), "Content-Type": "application/xml"}, data=PROPFIND_BODY)
         if response.status_code == 404:
+            self._folders.discard(path.strip("/"))
             return []
         if response.status_code != 207:
             raise DavError(response.status_code, f"PROPFIND {path}: HTTP {response.status_code}")
         nodes = self.multistatus(response, f"PROPFIND {path}")
         for node in nodes:
+            if node.is_folder:  # seen: no MKCOL for it before a MOVE into it
+                self._folders.add(node.path)
             if node.file_id is not None:
                 self._ids[node.path], self._paths[node.file_id] = node.file_id, node.path
             if node.live_peer is not None:
@@ -396,8 +399,6 @@ class NextcloudStore:
 
     def listdir(self, folder: str) -> dict[str, int]:
         nodes = self.propfind(folder, 1)
-        if nodes:
-            self._folders.add(folder.strip("/"))
         return {posixpath.basename(n.path): n.size for n in nodes[1:] if not n.is_folder}
 
     def digest(self, path: str) -> tuple[str, int]:
