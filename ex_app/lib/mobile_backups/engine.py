@@ -522,15 +522,15 @@ def _stays(item: Item, lead: Item, err: Unreadable) -> Decision:
     return Decision(item, "skip", None, why if item is lead else f"stays with {lead.name}: {why}")
 
 
-def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move]) -> None:
-    """Move one group, journalled. A file that changed or vanished since it was analysed is
-    not moved; when the lead does not move, the rest of its group stays with it. A move the store
-    could not answer about happened if `settle` says so, else it is a RETRY (its group's rest too);
-    when even that cannot be told now, the group stays unfinished in the journal and all of it is a RETRY,
-    for `finish_interrupted` to complete (and report)."""
+def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move], gid: int | None = None) -> None:
+    """Move one group, journalled (`gid`: its moves are in the journal already, see `Journal.begin_many`).
+    A file that changed or vanished since it was analysed is not moved; when the lead does not move, the
+    rest of its group stays with it. A move the store could not answer about happened if `settle` says so,
+    else it is a RETRY (its group's rest too); when even that cannot be told now, the group stays unfinished
+    in the journal and all of it is a RETRY, for `finish_interrupted` to complete (and report)."""
     if not moves:
         return
-    gid = journal.begin(moves)
+    gid = journal.begin(moves) if gid is None else gid
     moved: list[Move] = []
     untold = False
     by_source = {d.item.path: d for d in decisions}

@@ -53,9 +53,16 @@ class Journal:
             os.fsync(self._file.fileno())
 
     def begin(self, moves: list[Move]) -> int:
-        gid, self._next = self._next, self._next + 1
-        self.write(op="move", group=gid, moves=[list(m) for m in moves])
-        return gid
+        return self.begin_many([moves])[0]
+
+    def begin_many(self, groups: list[list[Move]]) -> list[int]:
+        """Several groups' moves, on disk with one sync: each may then be made (and marked done) in turn.
+        Any a crash leaves unmade is made by `finish_interrupted`, like one interrupted half way."""
+        gids = list(range(self._next, self._next + len(groups)))
+        self._next += len(groups)
+        for n, (gid, moves) in enumerate(zip(gids, groups)):
+            self.write(sync=n == len(groups) - 1, op="move", group=gid, moves=[list(m) for m in moves])
+        return gids
 
     def done(self, gid: int, moved: list[Move]) -> None:
         """Not synced on its own: the next record's sync (or `close`) takes it to disk. Lost with the

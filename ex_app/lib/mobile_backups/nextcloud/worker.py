@@ -379,8 +379,8 @@ class Organiser:
                         item.live_peer = store.live_peer(item.path)  # Nextcloud moves the two together: they are one group
                     looked_at += len(items)
                     self._place(store, user, config, folder, items, settings, placer, journal, retry, actions)
-                    self.queue.done(*[job for job in jobs if job.path in {i.path for i in part if i is not None}
-                                      and stem_key(posixpath.basename(job.path)) not in retry])
+                    placed = {item.path for item in items}  # their jobs are finished now, not only at the folder's end
+                    self.queue.done(*[job for job in jobs if job.path in placed and stem_key(posixpath.basename(job.path)) not in retry])
         finally:
             journal.close()
             index.close()
@@ -396,20 +396,34 @@ class Organiser:
 
     def _place(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item], settings: Settings,
                placer: Placer, journal: Journal, retry: dict[str, str], actions: Counter[str]) -> None:
-        """Plan these files (all that could belong together) and move them, group after group."""
-        for decisions, moves in plan(store, items, settings, self._followers(store, user, config, folder, items), placer):
-            execute(store, journal, decisions, moves)
-            lead = decisions[0]
-            if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
-                self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
-            for decision in decisions:
-                if decision.action == RETRY:
-                    retry[stem_key(decision.item.name)] = decision.reason or "no answer"
-                    continue
-                if decision.action in ("move", "companion") and decision.destination:
-                    placer.moved(decision.item.path, posixpath.join(config.library, decision.destination))
-                self._log(user, decision)
-                actions["moved" if decision.destination else decision.action] += 1
+        """Plan these files (all that could belong together) and move them, group after group (their moves
+        journalled first, with one sync)."""
+        planned = plan(store, items, settings, self._followers(store, user, config, folder, items), placer)
+        moving = [n for n, (_, moves) in enumerate(planned) if moves]
+        begun = dict(zip(moving, journal.begin_many([planned[n][1] for n in moving])))
+        try:
+            for n, (decisions, moves) in enumerate(planned):
+                begun_gid = begun.pop(n, None)
+                execute(store, journal, decisions, moves, begun_gid)
+                self._record(user, config, folder, decisions, placer, retry, actions)
+        finally:
+            for gid in begun.values():  # never started (a failure before them): nothing of theirs moved
+                journal.done(gid, [])
+
+    def _record(self, user: str, config: UserConfig, folder: str, decisions: list[Decision], placer: Placer,
+                retry: dict[str, str], actions: Counter[str]) -> None:
+        """What one group's execution did: for later followers, the placer, the batch and the log."""
+        lead = decisions[0]
+        if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
+            self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
+        for decision in decisions:
+            if decision.action == RETRY:
+                retry[stem_key(decision.item.name)] = decision.reason or "no answer"
+                continue
+            if decision.action in ("move", "companion") and decision.destination:
+                placer.moved(decision.item.path, posixpath.join(config.library, decision.destination))
+            self._log(user, decision)
+            actions["moved" if decision.destination else decision.action] += 1
 
     def _followers(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
         """Live-photo videos, sidecars and edited copies whose photo went to the library in an
