@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -318,3 +319,30 @@ def test_the_worker_waits_while_a_busy_users_files_are_due(tmp_path):
         release.set()
         queue.wake.set()
         runner.join(10)
+
+
+def test_a_failure_mid_part_leaves_the_journal_as_it_happened(tmp_path):
+    """A part's groups are journalled before its moves: when the second move fails unexpectedly, the
+    groups never started are closed with nothing moved, the one under way is left for finishing, and a
+    restart organises everything once."""
+    class Failing(UserFolder):
+        moves = 0
+
+        def move(self, src: str, dst: str, expect=None) -> None:
+            Failing.moves += 1
+            if Failing.moves == 2:
+                raise RuntimeError("a bug")
+            super().move(src, dst, expect)
+
+    worker, queue, home = make_worker(tmp_path, store_for=lambda user: Failing(tmp_path / user))
+    for i in range(5):
+        samples.jpeg(home / f"InstantUpload/IMG_{i}.jpg", exif=NOV, seed=i)
+    worker.sweep("alice")
+    with pytest.raises(RuntimeError):
+        run_due(worker, queue)
+    records = [json.loads(line) for path in (tmp_path / "state/journals/alice").glob("*.jsonl") for line in path.read_text().splitlines()]
+    done = {r["group"]: r["moved"] for r in records if r["op"] == "done"}
+    assert [r["group"] for r in records if r["op"] == "move"] == [1, 2, 3, 4, 5] and done == {1: [done[1][0]], 3: [], 4: [], 5: []}
+    restarted, queue, _ = make_worker(tmp_path)  # a new worker finishes group 2 and organises the rest
+    run_due(restarted, queue)
+    assert len(tree(home / "Photos/2024/11")) == 5 and not tree(home / "InstantUpload")
