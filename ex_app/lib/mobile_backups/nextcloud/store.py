@@ -52,7 +52,7 @@ class Gate:
     """At most `limit` requests to Nextcloud at once, from every user's store together (the admin's
     bound on the app's load). A free place goes to the waiting user with the fewest requests under way,
     then to the one served least recently (then, among one user's, to a move before a read; then to the
-    first to ask; and a read never takes the last free place): users are served in turn,
+    first to ask): users are served in turn,
     so one user's backlog does not hold up another's fresh upload, and a user's moves are not held up
     by the reads that run ahead of them."""
 
@@ -64,24 +64,19 @@ class Gate:
         self._served: dict[str, int] = {}  # user -> the ticket last let through
         self._tickets = itertools.count()
 
-    def _next(self) -> int | None:
-        """The waiting ticket whose turn it is, among those there is room for now (a read never takes the
-        last free place, so that no move waits for one); None when there is room for none."""
-        running = sum(self._running.values())
-
+    def _first(self) -> int:
         def turn(ticket: int) -> tuple[int, int, bool, int]:
             user, urgent = self._waiting[ticket]
             return self._running[user], self._served.get(user, -1), not urgent, ticket
 
-        room = [t for t, (_, urgent) in self._waiting.items() if running < (self.limit if urgent or self.limit == 1 else self.limit - 1)]
-        return min(room, key=turn) if room else None
+        return min(self._waiting, key=turn)
 
     @contextmanager
     def slot(self, user: str, urgent: bool = False) -> Iterator[None]:
         with self._cond:
             ticket = next(self._tickets)
             self._waiting[ticket] = (user, urgent)
-            while self._next() != ticket:
+            while sum(self._running.values()) >= self.limit or self._first() != ticket:
                 self._cond.wait()
             del self._waiting[ticket]
             self._running[user] += 1
