@@ -41,9 +41,10 @@ def nextcloud():
 
 @contextmanager
 def running_exapp(nextcloud_url: str, storage: Path, *, script: Path = ROOT / "ex_app" / "lib" / "main.py",
-                  env: dict[str, str] | None = None, output: int = subprocess.PIPE) -> Iterator[str]:
+                  env: dict[str, str] | None = None, output: int = subprocess.PIPE,
+                  started: list[subprocess.Popen] | None = None) -> Iterator[str]:
     """The ExApp as AppAPI starts it (its environment, from ex_app/lib), against the stand-in Nextcloud;
-    its base URL once /heartbeat answers."""
+    its base URL once /heartbeat answers (and its process appended to `started`)."""
     port = free_port()
     environment = {
         "PATH": "/usr/bin:/bin", "APP_ID": "mobile_backups", "APP_SECRET": SECRET, "APP_VERSION": "0.1.0",
@@ -52,6 +53,8 @@ def running_exapp(nextcloud_url: str, storage: Path, *, script: Path = ROOT / "e
     }
     process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT / "ex_app" / "lib", env=environment,
                                stdout=output, stderr=subprocess.STDOUT)
+    if started is not None:
+        started.append(process)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +261,88 @@ def test_occ_organise_waits_for_the_queue_and_the_dry_run_moves_nothing(tmp_path
         queue.wake.set()
     assert "alice: 1 file(s) queued from InstantUpload, Photos, AutoUpload" in out and "alice: done" in out
     assert sorted(tree(home / "Photos")) == ["2024/11/IMG_9.jpg"]
+
+
+def test_reads_run_ahead_of_the_moves_and_each_group_keeps_its_order(tmp_path):
+    """The moves start before all files are read, and while they run, files further on are being read
+    (a pipeline): the first move waits for such a read, which would never come if reads happened only
+    between moves."""
+    started_reading: list[str] = []
+    far_read = threading.Event()
+    moves: list[str] = []
+    read_before_first_move: list[int] = []
+
+    class Watched(UserFolder):
+        def open(self, path: str, size: int | None = None):
+            started_reading.append(path)
+            if len(started_reading) > 12:
+                far_read.set()
+            return super().open(path, size)
+
+        def move(self, src: str, dst: str, expect=None) -> None:
+            read_before_first_move[:] = read_before_first_move or [len(started_reading)]
+            assert far_read.wait(10), f"no read ran ahead of the first move: {started_reading}"
+            moves.append(src)
+            super().move(src, dst, expect)
+
+    worker, queue, home = make_worker(tmp_path, store_for=lambda user: Watched(tmp_path / user))
+    for i in range(30):
+        samples.jpeg(home / f"InstantUpload/IMG_{i:04d}.JPG", exif=NOV, seed=i)
+        (home / f"InstantUpload/IMG_{i:04d}.AAE").write_text("<plist/>")
+    assert worker.sweep("alice") == 60
+    run_due(worker, queue)
+    assert len(tree(home / "Photos/2024/11")) == 60 and not tree(home / "InstantUpload")
+    assert read_before_first_move[0] < 30  # not all 30 photos read first (sidecars are not read)
+    for i in range(30):  # a sidecar after its photo (the 30 are not alike: no duplicate stays)
+        assert moves.index(f"InstantUpload/IMG_{i:04d}.JPG") < moves.index(f"InstantUpload/IMG_{i:04d}.AAE")
+    assert queue.pending() == 0
+
+
+def test_the_worker_waits_while_a_busy_users_files_are_due(tmp_path):
+    """A user's batch in progress with more of their files due: the loop sleeps until the batch ends
+    (it used to poll the queue without pause, a core's worth of CPU on the server it shares)."""
+    release = threading.Event()
+    worker, queue, home = make_worker(tmp_path)
+    calls = []
+    worker.process = lambda user, jobs: (calls.append(len(jobs)), release.wait(10))  # type: ignore[method-assign]
+    asked = []
+    due = queue.due
+    queue.due = lambda *a, **kw: (asked.append(1), due(*a, **kw))[1]  # type: ignore[method-assign]
+    queue.add_many("alice", [f"InstantUpload/IMG_{i}.jpg" for i in range(600)])  # more than one batch
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    try:
+        time.sleep(1.0)
+        assert calls == [500] and len(asked) < 10, f"{len(asked)} looks at the queue in a second"
+    finally:
+        worker.stop.set()
+        release.set()
+        queue.wake.set()
+        runner.join(10)
+
+
+def test_a_failure_mid_part_leaves_the_journal_as_it_happened(tmp_path):
+    """A part's groups are journalled before its moves: when the second move fails unexpectedly, the
+    groups never started are closed with nothing moved, the one under way is left for finishing, and a
+    restart organises everything once."""
+    class Failing(UserFolder):
+        moves = 0
+
+        def move(self, src: str, dst: str, expect=None) -> None:
+            Failing.moves += 1
+            if Failing.moves == 2:
+                raise RuntimeError("a bug")
+            super().move(src, dst, expect)
+
+    worker, queue, home = make_worker(tmp_path, store_for=lambda user: Failing(tmp_path / user))
+    for i in range(5):
+        samples.jpeg(home / f"InstantUpload/IMG_{i}.jpg", exif=NOV, seed=i)
+    worker.sweep("alice")
+    with pytest.raises(RuntimeError):
+        run_due(worker, queue)
+    records = [json.loads(line) for path in (tmp_path / "state/journals/alice").glob("*.jsonl") for line in path.read_text().splitlines()]
+    done = {r["group"]: r["moved"] for r in records if r["op"] == "done"}
+    assert [r["group"] for r in records if r["op"] == "move"] == [1, 2, 3, 4, 5] and done == {1: [done[1][0]], 3: [], 4: [], 5: []}
+    restarted, queue, _ = make_worker(tmp_path)  # a new worker finishes group 2 and organises the rest
+    run_due(restarted, queue)
+    assert len(tree(home / "Photos/2024/11")) == 5 and not tree(home / "InstantUpload")

@@ -12,6 +12,7 @@ from nc_py_api.ex_app import AppAPIAuthMiddleware, persistent_storage, run_app, 
 
 from mobile_backups.nextcloud.app import App
 from mobile_backups.nextcloud.routes import STATE, router
+from mobile_backups.nextcloud.signature import checked_once
 from mobile_backups.nextcloud.rules_routes import router as rules_router
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -27,7 +28,7 @@ async def lifespan(_: FastAPI):
 
 
 APP = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-APP.add_middleware(AppAPIAuthMiddleware)  # every route but /heartbeat needs AppAPI's signature
+APP.add_middleware(checked_once(AppAPIAuthMiddleware))  # every route but /heartbeat needs AppAPI's signature
 APP.include_router(router)
 APP.include_router(rules_router)
 

@@ -177,11 +177,11 @@ class Placer:
     """Chooses final names: never a clash, identical content recognised as a duplicate, in the
     destination folder (listed) and anywhere else in the library (through the content index)."""
 
-    def __init__(self, store: Store, library: str | None, index: ContentIndex | None = None, moving: Iterable[str] = ()) -> None:
+    def __init__(self, store: Store, library: str | None, index: ContentIndex | None = None) -> None:
         self.store = store
         self.library = library
         self.index = index if library else None
-        self._moving = set(moving)  # store paths this plan places: never a copy "already in the library"
+        self._moving: set[str] = set()  # store paths the plans with it place: never a copy "already in the library"
         self._folders: dict[str, dict[str, tuple[str, int, str | None]]] = {}
         self._digests: dict[str, str] = {}
         self._heads: dict[str, str] = {}
@@ -332,6 +332,22 @@ class Placer:
             return posixpath.join(rel_folder, same)
         return self.indexed(item, rel_folder)
 
+    def also_moving(self, paths: Iterable[str]) -> None:
+        """Files a further plan with this placer places (see `plan`'s `placer`)."""
+        self._moving.update(paths)
+
+    def moved(self, src: str, dst: str) -> None:
+        """A file placed by this placer is now at `dst` (a store path in the library): later plans with
+        it compare with the file there, as a placer of their own would find it."""
+        for known in (self._heads, self._digests):
+            if src in known:
+                known[dst] = known.pop(src)
+        rel = self._rel(dst)
+        if rel is not None and (listing := self._folders.get(posixpath.dirname(rel))) is not None:
+            name = posixpath.basename(rel)
+            if (entry := listing.get(name.lower())) is not None and entry[2] == src:
+                listing[name.lower()] = (name, entry[1], dst)
+
     def free(self, rel_folder: str, names: list[str]) -> bool:
         listing = self.folder(rel_folder)
         return all(n.lower() not in listing for n in names)
@@ -450,19 +466,31 @@ class _Reading:
             raise Unreadable(path, err) from err
 
 
+def placer_for(store: Store, settings: Settings) -> Placer:
+    """A placer for `plan`, to share between plans of parts of one batch (see there)."""
+    return Placer(_Reading(store), settings.library, settings.index)  # type: ignore[arg-type]
+
+
 def plan(
-    store: Store, items: list[Item], settings: Settings, placed: Mapping[str, tuple[str, str]] | None = None
+    store: Store, items: list[Item], settings: Settings, placed: Mapping[str, tuple[str, str]] | None = None,
+    placer: Placer | None = None,
 ) -> list[tuple[list[Decision], list[Move]]]:
     """Decisions for every item, grouped as they must move, with the store moves of each group.
     A file that vanishes while its content is compared stays out (with its companions); a group the
-    store could not answer about is a RETRY. With a content index (`settings.index`), it is brought up to date with a listing first."""
+    store could not answer about is a RETRY. With a content index (`settings.index`), it is brought up to date with a listing first.
+
+    `placer` (from `placer_for`): a batch planned in parts (each with all the files that could belong
+    together, moved before the next part is planned) shares one: the library's folders are listed once,
+    and the names and contents placed by the earlier parts count (tell it what moved: `Placer.moved`)."""
     if settings.index is not None and settings.library is not None:
         settings.index.refresh(store, settings.library)
     by_path = {item.path: item for item in items}
+    shared = placer
     while True:
         groups, stays = group_items(items, settings.layout, placed)
         batch = [i for g in groups for i in [g.lead] + [m.item for m in g.members]]
-        placer = Placer(_Reading(store), settings.library, settings.index, (i.path for i in batch))  # type: ignore[arg-type]
+        placer = shared or placer_for(store, settings)
+        placer.also_moving(i.path for i in batch)
         try:
             batch_dups = placer.batch_duplicates(batch)
             break
@@ -494,15 +522,15 @@ def _stays(item: Item, lead: Item, err: Unreadable) -> Decision:
     return Decision(item, "skip", None, why if item is lead else f"stays with {lead.name}: {why}")
 
 
-def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move]) -> None:
-    """Move one group, journalled. A file that changed or vanished since it was analysed is
-    not moved; when the lead does not move, the rest of its group stays with it. A move the store
-    could not answer about happened if `settle` says so, else it is a RETRY (its group's rest too);
-    when even that cannot be told now, the group stays unfinished in the journal and all of it is a RETRY,
-    for `finish_interrupted` to complete (and report)."""
+def execute(store: Store, journal: Journal, decisions: list[Decision], moves: list[Move], gid: int | None = None) -> None:
+    """Move one group, journalled (`gid`: its moves are in the journal already, see `Journal.begin_many`).
+    A file that changed or vanished since it was analysed is not moved; when the lead does not move, the
+    rest of its group stays with it. A move the store could not answer about happened if `settle` says so,
+    else it is a RETRY (its group's rest too); when even that cannot be told now, the group stays unfinished
+    in the journal and all of it is a RETRY, for `finish_interrupted` to complete (and report)."""
     if not moves:
         return
-    gid = journal.begin(moves)
+    gid = journal.begin(moves) if gid is None else gid
     moved: list[Move] = []
     untold = False
     by_source = {d.item.path: d for d in decisions}

@@ -1,4 +1,4 @@
-"""An append-only journal of moves: written and flushed before each group of moves,
+"""An append-only journal of moves: written and synced before each group of moves,
 marked done after, so a crash at any moment can be finished and a run undone."""
 
 from __future__ import annotations
@@ -45,20 +45,33 @@ class Journal:
         journal.write(op="run", time=time.time(), **meta)
         return journal
 
-    def write(self, **record: Any) -> None:
+    def write(self, sync: bool = True, **record: Any) -> None:
+        """Append a record; flushed (a crash of the process keeps it), and with `sync` on disk before this returns."""
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if sync:
+            os.fsync(self._file.fileno())
 
     def begin(self, moves: list[Move]) -> int:
-        gid, self._next = self._next, self._next + 1
-        self.write(op="move", group=gid, moves=[list(m) for m in moves])
-        return gid
+        return self.begin_many([moves])[0]
+
+    def begin_many(self, groups: list[list[Move]]) -> list[int]:
+        """Several groups' moves, on disk with one sync: each may then be made (and marked done) in turn.
+        Any a crash leaves unmade is made by `finish_interrupted`, like one interrupted half way."""
+        gids = list(range(self._next, self._next + len(groups)))
+        self._next += len(groups)
+        for n, (gid, moves) in enumerate(zip(gids, groups)):
+            self.write(sync=n == len(groups) - 1, op="move", group=gid, moves=[list(m) for m in moves])
+        return gids
 
     def done(self, gid: int, moved: list[Move]) -> None:
-        self.write(op="done", group=gid, moved=[list(m) for m in moved])
+        """Not synced on its own: the next record's sync (or `close`) takes it to disk. Lost with the
+        machine before that, the group reads as unfinished, and finishing it finds its moves done."""
+        self.write(sync=False, op="done", group=gid, moved=[list(m) for m in moved])
 
     def close(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self._file.close()
 
 

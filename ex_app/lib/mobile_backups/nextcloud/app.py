@@ -27,10 +27,10 @@ from .backlog import Backlogs, Progress
 from .forms import admin_form, personal_form
 from .rules_app import RulesService
 from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
-from .store import TIMEOUT, AppAuth, DavError, NextcloudStore
+from .store import MAX_REQUESTS, REQUESTS_AT_ONCE, REQUESTS_KEY, TIMEOUT, AppAuth, DavError, Gate, NextcloudStore, requests_at_once
 from .sweeper import Sweeper
 from .ui_entries import register_ui
-from .work_queue import WorkQueue
+from .work_queue import Intake, WorkQueue
 from .worker import SETTLE_SECONDS, Organiser, Summary
 
 log = logging.getLogger("mobile_backups")
@@ -126,7 +126,10 @@ class App:
         # Until AppAPI enables the app, it must not call Nextcloud: AppAPI counts calls from an
         # ExApp it does not know yet as failed logins and soon throttles the address.
         self.enabled = threading.Event()
+        self.gate = Gate(REQUESTS_AT_ONCE)  # every request to Nextcloud, of all users together
+        self._refused_limit: str | None = None
         self.queue = WorkQueue(storage / "queue.sqlite")
+        self.intake = Intake(self.queue, SETTLE_SECONDS)
         self.state = AppState(storage / "state.sqlite")
         self.backlogs = Backlogs(self.state, self.queue)
         self.rules = RulesService(self)
@@ -146,7 +149,7 @@ class App:
 
     def store(self, user: str) -> NextcloudStore:
         """A user's files and OCS calls as that user ('' for the app itself)."""
-        return NextcloudStore(self.auth, user, timeout=self.timeout)
+        return NextcloudStore(self.auth, user, timeout=self.timeout, gate=self.gate)
 
     @classmethod
     def from_environment(cls, storage: Path) -> App:
@@ -172,6 +175,7 @@ class App:
             self._threads.append(thread)
 
     def stop(self) -> None:
+        self.intake.close()
         self.organiser.stop.set()
         self.enabled.set()  # let the sweeper see the stop
         self.sweeper.wake.set()
@@ -202,9 +206,12 @@ class App:
 
     # --- events ----------------------------------------------------------------------
 
-    def on_event(self, payload: dict) -> None:
-        for owner, path in event_paths(payload):
-            self.queue.add(owner, path, SETTLE_SECONDS)
+    async def on_event(self, payload: dict) -> None:
+        """Returns once the event's paths are in the queue on disk, written in one transaction with those
+        of the other calls meanwhile; while the writer is behind, a call waits for room (back-pressure)."""
+        if events := event_paths(payload):
+            stored = self.intake.offer(events) or await asyncio.to_thread(self.intake.put, events)
+            await asyncio.wrap_future(stored)
 
     async def enable(self) -> str:
         """Register our webhooks exactly once (removing any left from before), the settings forms,
@@ -303,7 +310,7 @@ class App:
         if self._admin and time.monotonic() - self._admin[0] < CONFIG_TTL:
             return self._admin[1]
         try:
-            saved = self._values("", "ex-app/config", tuple(ADMIN_DEFAULTS))
+            saved = self._values("", "ex-app/config", (*ADMIN_DEFAULTS, REQUESTS_KEY))
         except OSError as err:
             if self._admin:  # the last valid ones stay in force; read again soon
                 self._admin = (time.monotonic() - CONFIG_TTL + soon(), self._admin[1])
@@ -314,8 +321,21 @@ class App:
         self.state.put("", "valid", config.values)
         for key, problem in self.state.new_problems("", config.problems, saved).items():
             log.error("admin setting %s not applied: %s; still using %r", key, problem, config.values[key])
+        self._limit_requests(saved.get(REQUESTS_KEY))
         self._admin = (time.monotonic(), config)
         return config
+
+    def _limit_requests(self, value: str | None) -> None:
+        """The admin's bound on requests to Nextcloud at once (app config only, not in the form: see store.REQUESTS_KEY)."""
+        limit = requests_at_once(value)
+        if limit is None:
+            if value != self._refused_limit:  # said once per value
+                self._refused_limit = value
+                log.error("admin setting %s not applied: %r is not a whole number from 1 to %d; still using %d",
+                          REQUESTS_KEY, value, MAX_REQUESTS, self.gate.limit)
+        elif limit != self.gate.limit:
+            self.gate.set_limit(limit)
+            log.info("Mobile Backups: at most %d request(s) to Nextcloud at once", limit)
 
     def user_info(self, user: str) -> tuple[tuple[str, ...] | None, str | None]:
         """The user's groups and Nextcloud time zone (None when Nextcloud does not say)."""

@@ -50,11 +50,11 @@ def same_site(request: Request) -> None:
 
 
 @router.post("/webhook")
-async def webhook(request: Request) -> dict:
+async def webhook(request: Request) -> Response:
     """webhook_listeners calls this through AppAPI, as the event's user (not through the proxy, which
-    has no route to it): store the paths and answer at once."""
-    app().on_event(await request.json())
-    return {}
+    has no route to it): store the paths and answer at once (a ready answer: no serialising per call)."""
+    await app().on_event(await request.json())
+    return Response(b"{}", media_type="application/json")
 
 
 # --- occ commands ------------------------------------------------------------------------

@@ -9,12 +9,16 @@ through the same HTTP library nc_py_api uses (niquests), synchronously, from the
 from __future__ import annotations
 
 import hashlib
+import itertools
 import posixpath
 import random
+import threading
 import time
 import xml.etree.ElementTree as ET
 from base64 import b64encode
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -42,6 +46,68 @@ SEARCH_PAGE = 5000  # results per SEARCH request
 SEARCH_ORDER = ("<d:order><d:prop><d:getlastmodified/></d:prop><d:ascending/></d:order>"
                 "<d:order><d:prop><d:displayname/></d:prop><d:ascending/></d:order>"
                 "<d:order><d:prop><oc:size/></d:prop><d:ascending/></d:order>")
+
+
+class Gate:
+    """At most `limit` requests to Nextcloud at once, from every user's store together (the admin's
+    bound on the app's load). A free place goes to the waiting user with the fewest requests under way,
+    then to the one served least recently (then, among one user's, to a move before a read; then to the
+    first to ask): users are served in turn,
+    so one user's backlog does not hold up another's fresh upload, and a user's moves are not held up
+    by the reads that run ahead of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._cond = threading.Condition()
+        self._running: Counter[str] = Counter()  # user -> requests under way
+        self._waiting: dict[int, tuple[str, bool]] = {}  # ticket -> (user, urgent)
+        self._served: dict[str, int] = {}  # user -> the ticket last let through
+        self._tickets = itertools.count()
+
+    def _first(self) -> int:
+        def turn(ticket: int) -> tuple[int, int, bool, int]:
+            user, urgent = self._waiting[ticket]
+            return self._running[user], self._served.get(user, -1), not urgent, ticket
+
+        return min(self._waiting, key=turn)
+
+    @contextmanager
+    def slot(self, user: str, urgent: bool = False) -> Iterator[None]:
+        with self._cond:
+            ticket = next(self._tickets)
+            self._waiting[ticket] = (user, urgent)
+            while sum(self._running.values()) >= self.limit or self._first() != ticket:
+                self._cond.wait()
+            del self._waiting[ticket]
+            self._running[user] += 1
+            self._served[user] = ticket
+            self._cond.notify_all()  # the next in turn may fit too (the limit was raised)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._running[user] -= 1
+                if not self._running[user]:
+                    del self._running[user]
+                self._cond.notify_all()
+
+    def set_limit(self, limit: int) -> None:
+        with self._cond:
+            self.limit = limit
+            self._cond.notify_all()
+
+
+UNBOUNDED = Gate(1 << 30)  # a store of its own (tests, the command line): no bound
+REQUESTS_KEY = "requests_at_once"  # the admin's bound (AppAPI's app config: `occ app_api:app:config:set mobile_backups requests_at_once --value=N`)
+REQUESTS_AT_ONCE = 4  # by default: Debian's php-fpm runs 5 children at most; one stays free for the users' own clients
+MAX_REQUESTS = 64
+
+
+def requests_at_once(value: str | None) -> int | None:
+    """The bound the admin set: None when it is not a whole number from 1 to MAX_REQUESTS (absent: the default)."""
+    if value is None or not value.strip():
+        return REQUESTS_AT_ONCE
+    return int(value) if value.strip().isdigit() and 1 <= int(value) <= MAX_REQUESTS else None
 
 
 def transient(status: int) -> bool:
@@ -127,10 +193,11 @@ class NextcloudStore:
     Every request gives up after `timeout` (connect, read) seconds of silence."""
 
     def __init__(self, auth: AppAuth, user: str, session: niquests.Session | None = None,
-                 timeout: tuple[float, float] = TIMEOUT) -> None:
+                 timeout: tuple[float, float] = TIMEOUT, gate: Gate = UNBOUNDED) -> None:
         self.auth = auth
         self.user = user
         self.timeout = timeout
+        self.gate = gate
         self.http = session or niquests.Session()
         self.http.headers.update(auth.headers(user))
         self.root = f"{auth.nextcloud_url.rstrip('/')}/remote.php/dav/files/{quote(user)}/"
@@ -165,7 +232,8 @@ class NextcloudStore:
         """One request; no answer in time, a cut one or a transient status is a ServerUnavailable."""
         self.requests += 1
         try:
-            response = self.http.request(method, url, timeout=self.timeout, **kw)  # type: ignore[arg-type]
+            with self.gate.slot(self.user, urgent=method != "GET"):  # the answer's head is in: the server's work is done
+                response = self.http.request(method, url, timeout=self.timeout, **kw)  # type: ignore[arg-type]
         except niquests.RequestException as err:
             raise ServerUnavailable(0, f"{method} {what}: {type(err).__name__}: {err}", stalled=_stall(err)) from err
         if transient(response.status_code):
@@ -198,11 +266,14 @@ class NextcloudStore:
     def _propfind(self, path: str, depth: int) -> list[Node]:
         response = self.request("PROPFIND", path, headers={"Depth": str(depth), "Content-Type": "application/xml"}, data=PROPFIND_BODY)
         if response.status_code == 404:
+            self._folders.discard(path.strip("/"))
             return []
         if response.status_code != 207:
             raise DavError(response.status_code, f"PROPFIND {path}: HTTP {response.status_code}")
         nodes = self.multistatus(response, f"PROPFIND {path}")
         for node in nodes:
+            if node.is_folder:  # seen: no MKCOL for it before a MOVE into it
+                self._folders.add(node.path)
             if node.file_id is not None:
                 self._ids[node.path], self._paths[node.file_id] = node.file_id, node.path
             if node.live_peer is not None:
@@ -328,8 +399,6 @@ class NextcloudStore:
 
     def listdir(self, folder: str) -> dict[str, int]:
         nodes = self.propfind(folder, 1)
-        if nodes:
-            self._folders.add(folder.strip("/"))
         return {posixpath.basename(n.path): n.size for n in nodes[1:] if not n.is_folder}
 
     def digest(self, path: str) -> tuple[str, int]:

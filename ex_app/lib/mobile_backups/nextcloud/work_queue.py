@@ -10,10 +10,13 @@ did so far (the notification's counts) is kept here too, so that a crash does no
 from __future__ import annotations
 
 import json
+import queue
 import random
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS settled (
 );
 """
 MAX_ATTEMPTS = 6
+INTAKE_BUFFER = 10_000  # events handed over and not yet written, at most: the webhook handler waits for room beyond
 BACKOFF = (5.0, 600.0)  # seconds before the first retry, and at most: doubled each time, then jittered
 
 
@@ -88,11 +92,16 @@ class WorkQueue:
 
     def add(self, user: str, path: str, delay: float = 0.0) -> None:
         """Ask for a look at `path`; a newer event pushes the look back (the file may still be written)."""
+        self.add_events([(user, path)], delay)
+
+    def add_events(self, events: Iterable[tuple[str, str]], delay: float = 0.0) -> None:
+        """`add` for many (user, path), in one transaction."""
+        due = time.time() + delay
         with self._lock:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO queue (user, path, due) VALUES (?, ?, ?) "
                 "ON CONFLICT (user, path) DO UPDATE SET due = excluded.due, parked = 0, attempts = 0, error = NULL, version = version + 1",
-                (user, path, time.time() + delay),
+                [(user, path, due) for user, path in events],
             )
         self.wake.set()
 
@@ -120,14 +129,17 @@ class WorkQueue:
             jobs.setdefault(user, []).append(Job(user, path, attempts, version, root))
         return jobs
 
-    def next_due_in(self) -> float | None:
+    def next_due_in(self, skip: frozenset[str] = frozenset()) -> float | None:
+        """Seconds until the next job is due (0: one is due now), not counting those of the users in `skip`."""
+        marks = ",".join("?" * len(skip))
         with self._lock:
-            row = self._db.execute("SELECT MIN(due) FROM queue WHERE parked = 0").fetchone()
+            row = self._db.execute(f"SELECT MIN(due) FROM queue WHERE parked = 0 AND user NOT IN ({marks})", tuple(sorted(skip))).fetchone()
         return None if row[0] is None else max(0.0, row[0] - time.time())
 
-    def done(self, job: Job) -> None:
+    def done(self, *jobs: Job) -> None:
+        """These jobs are finished (one transaction), unless an event came for their path since they were taken."""
         with self._lock:
-            self._db.execute("DELETE FROM queue WHERE user = ? AND path = ? AND version = ?", (job.user, job.path, job.version))
+            self._db.executemany("DELETE FROM queue WHERE user = ? AND path = ? AND version = ?", [(j.user, j.path, j.version) for j in jobs])
 
     def failed(self, job: Job, error: str) -> bool:
         """Retry later with back-off and jitter; True when the job is parked (until `revive` or a sweep)."""
@@ -268,3 +280,57 @@ class WorkQueue:
         with self._lock:
             row = self._db.execute("SELECT size, mtime FROM settled WHERE user = ? AND path = ?", (user, path)).fetchone()
         return row is not None and row[0] == size and row[1] == mtime
+
+
+class Intake:
+    """Events on their way into the queue: one thread writes all that arrived meanwhile in one
+    transaction (a burst costs a commit per batch, not per event, and the caller never waits for the
+    queue's lock), and tells each caller when its own are on disk. At most `buffer` events wait in
+    memory: `offer` refuses beyond that, and `put` waits for room."""
+
+    def __init__(self, work: WorkQueue, delay: float, buffer: int = INTAKE_BUFFER) -> None:
+        self.work, self.delay = work, delay
+        self._waiting: queue.Queue[tuple[list[tuple[str, str]], Future[None]] | None] = queue.Queue(buffer)
+        threading.Thread(target=self._write_forever, daemon=True, name="intake").start()
+
+    def close(self) -> None:
+        """The writer ends once it has written what was handed over before."""
+        self._waiting.put(None)
+
+    def offer(self, events: list[tuple[str, str]]) -> Future[None] | None:
+        """A future done once the events are in the queue; None when the buffer is full."""
+        done: Future[None] = Future()
+        try:
+            self._waiting.put_nowait((events, done))
+        except queue.Full:
+            return None
+        return done
+
+    def put(self, events: list[tuple[str, str]]) -> Future[None]:
+        """`offer`, waiting for room (the writer is behind)."""
+        done: Future[None] = Future()
+        self._waiting.put((events, done))
+        return done
+
+    def _write_forever(self) -> None:
+        closed = False
+        while not closed:
+            batch = []
+            item = self._waiting.get()
+            while item is not None:
+                batch.append(item)
+                try:
+                    item = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+            closed = item is None
+            if not batch:
+                continue
+            try:
+                self.work.add_events([e for events, _ in batch for e in events], self.delay)
+            except Exception as err:  # the callers answer with an error: the sender delivers again, or the sweep finds the files
+                for _, done in batch:
+                    done.set_exception(err)
+            else:
+                for _, done in batch:
+                    done.set_result(None)

@@ -7,13 +7,14 @@ edited copies), and places them with the same engine as the command line.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import posixpath
 import re
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Protocol
 from ..content_index import ContentIndex
 from ..core.groups import Item, live_pair
 from ..core.kinds import is_sidecar, kind_of
-from ..engine import RETRY, VANISHED, Decision, Settings, analyse, execute, finish_interrupted, organise, plan, within
+from ..engine import RETRY, VANISHED, Decision, Placer, Settings, analyse, execute, finish_interrupted, organise, placer_for, plan, within
 from ..journal import Journal
 from ..store import Entry, Store, Unavailable
 from .settings import UserConfig
@@ -43,7 +44,9 @@ class UserStore(Store, Protocol):
 
 FOLLOW_WITHIN = 24 * 3600.0  # a late live-photo video or sidecar follows a photo placed this recently
 SETTLE_SECONDS = 1.0  # Created and Written of one upload come together: wait this long after the last event
-READERS = 4  # parallel metadata reads per batch
+READERS = 4  # parallel metadata reads per folder
+READ_AHEAD = 24  # files read ahead of the one being planned: what the readers have in hand while the moves run
+PART_FILES = 8  # files planned at once (whole bundles): the first moves wait for no more reads than that
 QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
 USERS_AT_ONCE = 4  # users organised side by side: one whose requests stall does not hold up the others
 PROBE_SECONDS = 60.0  # while files wait after failures and none is due sooner, one is tried this often: when it works, all come back
@@ -124,6 +127,62 @@ class Summary:
         return subject, "; ".join(rest) or (f"Folders: {folders}" if folders else "All done.")
 
 
+def bundles(entries: list[Entry], live_peer: Callable[[str], str | None]) -> list[list[Entry]]:
+    """The entries in bundles that are planned together: those of one stem key (a photo, its edited copy,
+    sidecars and live video) and those the server links as a live photo, whatever their names."""
+    keys = {e.path: stem_key(posixpath.basename(e.path)) for e in entries}
+    merged: dict[str, str] = {}  # stem key -> the key of the bundle it joined
+
+    def root(key: str) -> str:
+        while merged.get(key, key) != key:
+            key = merged[key]
+        return key
+
+    for entry in entries:
+        if (peer := live_peer(entry.path)) in keys:
+            a, b = root(keys[entry.path]), root(keys[peer])
+            if a != b:
+                merged[max(a, b)] = min(a, b)
+    found: dict[str, list[Entry]] = {}
+    for entry in entries:
+        found.setdefault(root(keys[entry.path]), []).append(entry)
+    return list(found.values())
+
+
+def read_ahead(pool: ThreadPoolExecutor, look: Callable[[Entry], Item | None], groups: list[list[Entry]],
+               ahead: int = READ_AHEAD) -> Iterator[list[Item | None]]:
+    """`look` at every entry, bundle after bundle, on the pool's threads, at most `ahead` files beyond
+    the bundle handed out: the reads keep ahead of the moves without running far ahead of them."""
+    flat = iter([(n, entry) for n, group in enumerate(groups) for entry in group])
+    pending: deque[tuple[int, Future[Item | None]]] = deque()
+    current: list[Item | None] = []
+    for n, entry in itertools.islice(flat, ahead):
+        pending.append((n, pool.submit(look, entry)))
+    try:
+        for n in range(len(groups)):
+            while pending and pending[0][0] == n:
+                current.append(pending.popleft()[1].result())
+                if (more := next(flat, None)) is not None:
+                    pending.append((more[0], pool.submit(look, more[1])))
+            yield current
+            current = []
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
+def parts(bundled: Iterator[list[Item | None]], size: int) -> Iterator[list[Item | None]]:
+    """Whole bundles, gathered into parts of at least `size` files (the last may be smaller)."""
+    part: list[Item | None] = []
+    for bundle in bundled:
+        part.extend(bundle)
+        if len(part) >= size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
 def inbox_of(path: str, config: UserConfig, extra: str | None = None) -> str | None:
     """The inbox a path is in (or `extra`, a folder the user asked to organise), unless it already
     sits in the library's folders."""
@@ -180,7 +239,7 @@ class Organiser:
                     busy[user].add_done_callback(lambda _: self.queue.wake.set())
                 quiet_in = self.report_batches(skip=frozenset(busy))
                 self._probe()
-                wait = self.queue.next_due_in()
+                wait = self.queue.next_due_in(skip=frozenset(busy))  # a busy user's next jobs wait for its batch to end (`wake`)
                 self.queue.wake.wait(timeout=min(wait if wait is not None else 60.0, quiet_in, PROBE_SECONDS))
 
     def _probe(self) -> None:
@@ -218,11 +277,13 @@ class Organiser:
     def process(self, user: str, jobs: list[Job]) -> None:
         config = self.config_for(user)
         by_folder: dict[str, list[Job]] = defaultdict(list)
+        dropped = []  # turned off, outside the inboxes, or our own move into the library
         for job in jobs:
             if not config.enabled or inbox_of(job.path, config, job.root) is None:
-                self.queue.done(job)  # turned off, outside the inboxes, or our own move into the library
+                dropped.append(job)
             else:
                 by_folder[posixpath.dirname(job.path)].append(job)
+        self.queue.done(*dropped)
         if not by_folder:
             return
         store = self.store_for(user)
@@ -303,41 +364,66 @@ class Organiser:
                 retry[stem_key(posixpath.basename(entry.path))] = str(err)
                 return None
 
-        with ThreadPoolExecutor(READERS) as pool:  # range requests overlap; the moves stay in order
-            looked = list(pool.map(look, related))
-        items = [i for i in looked if i is not None and stem_key(i.name) not in retry]  # a group waits whole
-        for item in items:
-            item.live_peer = store.live_peer(item.path)  # Nextcloud moves the two together: they are one group
         index = self.content_index(user)
         settings = Settings(config.layout, config.zone, config.library, index)
+        placer = placer_for(store, settings)  # one for the whole folder: the library's folders listed once
         journal = Journal(self.journal_dir(user) / f"{time.strftime('%Y-%m-%d')}.jsonl")
         actions: Counter[str] = Counter()
+        looked_at = 0
         try:
-            for decisions, moves in plan(store, items, settings, self._followers(store, user, config, folder, items)):
-                execute(store, journal, decisions, moves)
-                lead = decisions[0]
-                if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
-                    self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
-                for decision in decisions:
-                    if decision.action == RETRY:
-                        retry[stem_key(decision.item.name)] = decision.reason or "no answer"
-                        continue
-                    self._log(user, decision)
-                    actions["moved" if decision.destination else decision.action] += 1
+            with ThreadPoolExecutor(READERS) as pool:
+                # the reads run ahead of the moves (a pipeline): a part is planned and moved while the next ones are read
+                for part in parts(read_ahead(pool, look, bundles(related, store.live_peer)), PART_FILES):
+                    items = [i for i in part if i is not None and stem_key(i.name) not in retry]  # a group waits whole
+                    for item in items:
+                        item.live_peer = store.live_peer(item.path)  # Nextcloud moves the two together: they are one group
+                    looked_at += len(items)
+                    self._place(store, user, config, folder, items, settings, placer, journal, retry, actions)
+                    placed = {item.path for item in items}  # their jobs are finished now, not only at the folder's end
+                    self.queue.done(*[job for job in jobs if job.path in placed and stem_key(posixpath.basename(job.path)) not in retry])
         finally:
             journal.close()
             index.close()
         if retry:
             self._recovered.discard(user)  # a move whose outcome could not be told is finished by the next look
         self._retry(user, folder, {job: why for job in jobs if (why := retry.get(stem_key(posixpath.basename(job.path))))})
-        for job in jobs:
-            if stem_key(posixpath.basename(job.path)) not in retry:
-                self.queue.done(job)
+        self.queue.done(*[job for job in jobs if stem_key(posixpath.basename(job.path)) not in retry])
         if retry:
             actions["to look at again"] = len(retry)
-        log.info("%s: looked at %d file(s) in %s with %d request(s): %s", user, len(items), folder or "/", store.requests,
+        log.info("%s: looked at %d file(s) in %s with %d request(s): %s", user, looked_at, folder or "/", store.requests,
                  ", ".join(f"{n} {what}" for what, n in sorted(actions.items())) or "nothing to do")
         return len(retry)
+
+    def _place(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item], settings: Settings,
+               placer: Placer, journal: Journal, retry: dict[str, str], actions: Counter[str]) -> None:
+        """Plan these files (all that could belong together) and move them, group after group (their moves
+        journalled first, with one sync)."""
+        planned = plan(store, items, settings, self._followers(store, user, config, folder, items), placer)
+        moving = [n for n, (_, moves) in enumerate(planned) if moves]
+        begun = dict(zip(moving, journal.begin_many([planned[n][1] for n in moving])))
+        try:
+            for n, (decisions, moves) in enumerate(planned):
+                begun_gid = begun.pop(n, None)
+                execute(store, journal, decisions, moves, begun_gid)
+                self._record(user, config, folder, decisions, placer, retry, actions)
+        finally:
+            for gid in begun.values():  # never started (a failure before them): nothing of theirs moved
+                journal.done(gid, [])
+
+    def _record(self, user: str, config: UserConfig, folder: str, decisions: list[Decision], placer: Placer,
+                retry: dict[str, str], actions: Counter[str]) -> None:
+        """What one group's execution did: for later followers, the placer, the batch and the log."""
+        lead = decisions[0]
+        if lead.action == "move" and lead.item.kind in ("photo", "screenshot") and lead.destination:
+            self.queue.record_placed(user, folder, stem_key(lead.item.name), lead.item.name, lead.destination)
+        for decision in decisions:
+            if decision.action == RETRY:
+                retry[stem_key(decision.item.name)] = decision.reason or "no answer"
+                continue
+            if decision.action in ("move", "companion") and decision.destination:
+                placer.moved(decision.item.path, posixpath.join(config.library, decision.destination))
+            self._log(user, decision)
+            actions["moved" if decision.destination else decision.action] += 1
 
     def _followers(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item]) -> dict[str, tuple[str, str]]:
         """Live-photo videos, sidecars and edited copies whose photo went to the library in an
