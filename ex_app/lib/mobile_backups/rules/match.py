@@ -16,6 +16,7 @@ from .facts import FileFacts, kinds_of
 from .model import INPUT_FORMATS, KEEP_TAG, Rule, glob_regex
 
 NEW_PIXELS = frozenset({"convert", "downscale", "reencode", "reencode_video"})  # quality actions that decode and encode (strip_location does not)
+REWRITES = frozenset({"downscale", "reencode", "strip_location", "reencode_video"})  # quality actions that rewrite the file in place
 
 DAY = 86400.0
 
@@ -139,7 +140,13 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
 
 
 def quality_note(rule: Rule, facts: FileFacts) -> list[str]:
-    """What a quality verdict should tell before it runs: what it makes, and what it costs or saves."""
+    """What a quality verdict should tell before it runs: what it makes, and what it costs or saves; for a rewrite,
+    where the original will be kept, when the backend said so (`extra["keeps_original"]`)."""
+    kept = facts.extra.get("keeps_original")
+    return _quality_note(rule, facts) + ([f"the original is kept {kept}"] if kept and rule.action in REWRITES else [])
+
+
+def _quality_note(rule: Rule, facts: FileFacts) -> list[str]:
     if rule.action == "convert":
         return [f"{facts.format or 'HEIC'} to JPEG at quality {rule.quality}, beside it (both kept): for compatibility, "
                 "not space (a JPEG is typically 1.3-1.7 times the HEIC's size)"]
