@@ -25,7 +25,7 @@ from mobile_backups.rules.match import Scope
 from mobile_backups.rules.model import load_rules
 from mobile_backups.samples import Exif
 
-USER, LIBRARY, INBOXES = "alice", "Photos", ["InstantUpload"]
+USER, LIBRARY, INBOXES = "alice", "Photos", ["InstantUpload", "Photos"]  # the defaults: iOS uploads into the library's top
 MTIME = 1_709_370_000  # 2024-03-02
 MARCH = Exif(date_time_original="2024:03:02 10:00:00", offset_time_original="+01:00", make="Apple", model="iPhone 15 Pro",
              gps=(48.8584, 2.2945))
@@ -49,6 +49,7 @@ action = "strip_location"
 """)
 CAPS = runner.Caps(max_files=100, max_percent=100.0)
 HEIC, BIG, SHARED = f"{LIBRARY}/2024/03/IMG_1000.HEIC", f"{LIBRARY}/2024/03/IMG_1001.jpg", f"{LIBRARY}/Shared/Trip/IMG_1002.jpg"
+WAITING = f"{LIBRARY}/IMG_1005.HEIC"  # uploaded by iOS, not organised yet: quality rules wait for the organiser
 MOTION, LIVE = f"{LIBRARY}/2024/03/PXL_1004.MP.jpg", f"{LIBRARY}/2024/03/IMG_1003.HEIC"
 
 
@@ -61,6 +62,7 @@ def nextcloud(tmp_path: Path):
     root = tmp_path / "files"
     mine = root / USER
     samples.phone_photo(mine / HEIC, "heic", exif=MARCH, size=(320, 240), seed=1)
+    samples.phone_photo(mine / WAITING, "heic", exif=MARCH, size=(320, 240), seed=5)
     samples.phone_photo(mine / BIG, "jpeg", exif=MARCH, size=(640, 480), seed=2, quality=95)
     samples.phone_photo(mine / SHARED, "jpeg", exif=MARCH, size=(120, 90), seed=3)
     clip = samples.video(tmp_path / "clip.mp4", seconds=0.5)
@@ -104,6 +106,7 @@ def test_convert_downscale_and_strip_with_the_original_as_a_labelled_version_the
     assert preview[(MOTION, "Big photos smaller")].action == "skip" and "motion photo" in preview[(MOTION, "Big photos smaller")].reason
     assert preview[(LIVE, "HEIC as JPEG too")].action == "skip" and "still of a live photo" in preview[(LIVE, "HEIC as JPEG too")].reason
     assert preview[(SHARED, "No location in shared albums")].action == "strip_location"
+    assert not any(path == WAITING for path, _ in preview)
     assert files(nextcloud) == before, "a preview changes nothing"
 
     report = run(nextcloud, tmp_path)

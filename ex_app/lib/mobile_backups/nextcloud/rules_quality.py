@@ -119,7 +119,8 @@ class NextcloudQuality:
         if total != now.size:
             local.unlink(missing_ok=True)
             return None, "changed while it was read"
-        refusal = gates.refusal(gates.probe_path(local), verdict.action)
+        guard = self.backend.guard
+        refusal = gates.refusal(gates.probe_path(local), verdict.action) or (guard.transformed(digest, verdict.rule.name) if guard else None)
         if refusal:
             local.unlink(missing_ok=True)
             return None, refusal
@@ -158,7 +159,30 @@ class NextcloudQuality:
     def act(self, verdict: Verdict) -> dict[str, object]:
         plan = verdict.facts.extra["journal"]
         assert isinstance(plan, dict)
-        local, new = Path(plan["work"]), Path(plan["new"])
+        try:
+            change = self._written(verdict, plan)
+        except LeftAlone:
+            self._clean(plan)  # the file on the server is as it was: the work copy is not needed
+            raise
+        except OSError:
+            if not self._landed(verdict, plan):  # an answer lost after the server wrote the file is not a failure
+                self._clean(plan)
+                raise
+            change = "written (the server's answer was lost)"
+        if verdict.action == "convert":
+            done = {"made": self._made(str(plan["output"]), Path(str(plan["new"]))), "destination": plan["output"], "change": change}
+            self._clean(plan)
+            return done
+        # from here on the file on the server is the new one: the work copy stays until the original is shown to be kept
+        done = {"made": self._made(str(plan["path"]), Path(str(plan["new"]))), "original": self._original(plan), "change": change}
+        done["destination"] = done["original"].get("originals") or f"{plan['path']} (original kept as a version)"  # type: ignore[union-attr]
+        self._clean(plan)
+        return done
+
+    def _written(self, verdict: Verdict, plan: dict[str, object]) -> str:
+        """Transform the work copy and PUT the result (a rewrite: after its original is in Originals/, if it goes there);
+        the sizes before and after. Raises LeftAlone, or OSError, while the server's file is still the original."""
+        local, new = Path(str(plan["work"])), Path(str(plan["new"]))
         if not local.is_file() or sha256(local) != plan["hash"]:
             raise LeftAlone("its downloaded copy is gone or differs from what was checked: not transformed")
         worker = pool.Worker()
@@ -167,27 +191,23 @@ class NextcloudQuality:
         finally:
             worker.close()  # one worker process per file: none is left behind by a backend nobody closes
         if result.skipped:
-            self._clean(plan)
             raise LeftAlone(result.skipped)
-        change = f"{result.bytes_before:,} → {result.bytes_after:,} bytes"
         if verdict.action == "convert":
-            output = str(plan["output"])
-            if not self._put(new, output, {"If-None-Match": "*"}, plan["mtime"]):
-                self._clean(plan)
-                raise LeftAlone(f"{output} was taken meanwhile: not written (the next run takes a free name)")
-            done = {"made": self._made(output, new), "destination": output, "change": change}
-            self._clean(plan)
-            return done
-        if plan["keep"] == "originals":
-            self._keep_in_originals(plan)
-        mtime = plan["mtime"] if plan["keep"] == "originals" else int(plan["mtime"]) + 1  # type: ignore[call-overload]
-        if not self._put(new, str(plan["path"]), {"If-Match": f'"{plan["etag"]}"'}, mtime):
-            self._clean(plan)
-            raise LeftAlone("changed since it was checked (the server refused the overwrite): left as it is")
-        done = {"made": self._made(str(plan["path"]), new), "original": self._original(plan), "change": change}
-        done["destination"] = done["original"].get("originals") or f"{plan['path']} (original kept as a version)"  # type: ignore[union-attr]
-        self._clean(plan)
-        return done
+            if not self._put(new, str(plan["output"]), {"If-None-Match": "*"}, plan["mtime"]):
+                raise LeftAlone(f"{plan['output']} was taken meanwhile: not written (the next run takes a free name)")
+        else:
+            if plan["keep"] == "originals":
+                self._keep_in_originals(plan)
+            mtime = plan["mtime"] if plan["keep"] == "originals" else int(plan["mtime"]) + 1  # type: ignore[call-overload]
+            if not self._put(new, str(plan["path"]), {"If-Match": f'"{plan["etag"]}"'}, mtime):
+                raise LeftAlone("changed since it was checked (the server refused the overwrite): left as it is")
+        return f"{result.bytes_before:,} → {result.bytes_after:,} bytes"
+
+    def _landed(self, verdict: Verdict, plan: dict[str, object]) -> bool:
+        """Whether the new file is on the server (asked after a PUT whose answer failed)."""
+        new = Path(str(plan["new"]))
+        target = str(plan["output"] if verdict.action == "convert" else plan["path"])
+        return new.is_file() and self.store.exists(target) and self.store.digest(target)[0] == sha256(new)
 
     def _put(self, local: Path, path: str, condition: dict[str, str], mtime: object) -> bool:
         """PUT under a condition; False when the server refused it (412: the name is taken, or the file changed)."""
@@ -274,7 +294,9 @@ class NextcloudQuality:
         if record["action"] == "convert":
             output = str(plan["output"])
             node = self.store.stat(output)
-            if node is None or (new.is_file() and sha256(new) != self.store.digest(output)[0]):
+            ours = new.is_file() and sha256(new) == self.store.digest(output)[0] if node is not None and new.is_file() else \
+                node is not None and node.mtime == int(plan["mtime"])  # type: ignore[call-overload]  # the work files go only after the PUT
+            if not ours:
                 self._clean(plan)
                 return None  # not written, or the name was taken by another file
             done = {"made": self._made(output, None), "destination": output}

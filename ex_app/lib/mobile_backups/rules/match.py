@@ -64,7 +64,7 @@ def in_folders(rule: Rule, facts: FileFacts, scope: Scope) -> bool:
     if rule.folders:
         return any(_glob(glob).match(facts.folder) for glob in rule.folders)
     if not rule.is_retention:  # quality rules work on the library: what is still in an inbox is organised first
-        return not any(within(facts.path, inbox) for inbox in scope.inboxes) and (scope.library == "" or within(facts.path, scope.library))
+        return not waiting(facts.path, scope) and (scope.library == "" or within(facts.path, scope.library))
     return any(folder == "" or within(facts.path, folder) for folder in (scope.library, *scope.inboxes))
 
 
@@ -76,6 +76,13 @@ def _age_basis(rule: Rule, facts: FileFacts) -> tuple[float | None, str]:
 def _days(seconds: float) -> str:
     days = int(seconds // DAY)
     return f"{days} day" + ("" if days == 1 else "s")
+
+
+def waiting(path: str, scope: Scope) -> bool:
+    """In an inbox, not organised yet. The library may be an inbox itself (iOS uploads into its top folder, Nextcloud's
+    default): what the organiser put in a folder below it is organised."""
+    organised = bool(scope.library) and within(path, scope.library) and posixpath.dirname(path) != scope.library
+    return not organised and any(within(path, inbox) for inbox in scope.inboxes)
 
 
 def exemption(rule: Rule, facts: FileFacts) -> str | None:
