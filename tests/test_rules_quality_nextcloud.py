@@ -50,6 +50,7 @@ action = "strip_location"
 CAPS = runner.Caps(max_files=100, max_percent=100.0)
 HEIC, BIG, SHARED = f"{LIBRARY}/2024/03/IMG_1000.HEIC", f"{LIBRARY}/2024/03/IMG_1001.jpg", f"{LIBRARY}/Shared/Trip/IMG_1002.jpg"
 WAITING = f"{LIBRARY}/IMG_1005.HEIC"  # uploaded by iOS, not organised yet: quality rules wait for the organiser
+VIDEO = f"{LIBRARY}/2024/03/VID_1006.mp4"
 MOTION, LIVE = f"{LIBRARY}/2024/03/PXL_1004.MP.jpg", f"{LIBRARY}/2024/03/IMG_1003.HEIC"
 
 
@@ -69,6 +70,7 @@ def nextcloud(tmp_path: Path):
     samples.motion_photo_jpeg(mine / MOTION, clip, size=(640, 480))
     samples.heic(mine / LIVE, exif=Exif(date_time_original="2024:03:02 10:00:00"), size=(320, 240), seed=4)
     samples.video(mine / f"{LIBRARY}/2024/03/IMG_1003.MOV", apple_creationdate="2024-03-02T10:00:01+0100")
+    samples.video(mine / VIDEO, seconds=0.5)
     (mine / "InstantUpload").mkdir()
     for path in mine.rglob("*"):
         if path.is_file():
@@ -209,3 +211,10 @@ def test_an_undo_leaves_a_file_changed_since_the_run(nextcloud, tmp_path: Path) 
     notes = runner.undo(backend(nextcloud, tmp_path), report.journal)
 
     assert jpeg.exists() and not nextcloud.files.trash and any("changed since the run made it" in n for n in notes), notes
+
+
+def test_videos_are_not_re_encoded_on_nextcloud_yet_and_the_preview_says_so(nextcloud, tmp_path: Path) -> None:
+    rules = load_rules('[[rules]]\nname = "Videos to 720p"\naction = "reencode_video"\nmax_lines = 720\n')
+    nc = backend(nextcloud, tmp_path)
+    [verdict] = [v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts if v.facts.path == VIDEO]
+    assert verdict.action == "skip" and "local mode only" in verdict.reason

@@ -38,7 +38,7 @@ select, input[type=number] { padding: .4em; }
 """
 COLOURS = {"screenshot": "#0082c9", "messenger": "#49b382", "photo": "#e9a846", "video": "#c45ac7", "other": "#999"}
 ACTION_WORDS = {"trash": "to the trash", "archive": "archive", "tag": "tag", "convert": "convert to JPEG (beside it)",
-                "downscale": "downscale", "reencode": "re-encode", "strip_location": "strip location"}
+                "downscale": "downscale", "reencode": "re-encode", "strip_location": "strip location", "reencode_video": "re-encode video"}
 SPARED = {"favorite": "favourites", "keep": "files tagged “keep”", "shared": "shared files",
           "mount": "group folders and external storage", "edited": "files edited after upload"}
 

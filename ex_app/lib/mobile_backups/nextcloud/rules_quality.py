@@ -53,6 +53,7 @@ ORIGINALS = "Originals"  # <library>/Originals/…: originals of rewrites where 
 LABEL = "Original, before Mobile Backups"
 # What a quality rule may take, by the server's mime type (a first filter: the format is read from the content)
 MIMES = {"photo": ("image/heic", "image/heif", "image/jpeg"), "video": ("video/quicktime", "video/mp4")}
+NOT_HERE = {"reencode_video": "videos are re-encoded in local mode only for now (python -m mobile_backups rules): left as it is"}
 VERSION_PROPS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
                  "<d:getcontentlength/><nc:version-label/></d:prop></d:propfind>")
 MAX_COUNTER = 100
@@ -87,7 +88,7 @@ class NextcloudQuality:
             reader = BlockReader(source, seconds=gates.PROBE_SECONDS, max_bytes=gates.PROBE_BYTES)
             probe = gates.probe(reader)
             kind = format_of(reader.pread(0, 32)) if probe.problem is None else None
-        refusals = {action: why for action in sorted(actions) if (why := gates.refusal(probe, action))}
+        refusals = {action: why for action in sorted(actions) if (why := NOT_HERE.get(action) or gates.refusal(probe, action))}
         extra = {**facts.extra, "refusals": refusals}
         if actions - {"convert"}:
             extra["keeps_original"] = "as a labelled version" if self.versions_on() else f"in {self.originals(facts.path)}"
@@ -120,7 +121,7 @@ class NextcloudQuality:
             local.unlink(missing_ok=True)
             return None, "changed while it was read"
         guard = self.backend.guard
-        refusal = gates.refusal(gates.probe_path(local), verdict.action) or (guard.transformed(digest, verdict.rule.name) if guard else None)
+        refusal = NOT_HERE.get(verdict.action) or gates.refusal(gates.probe_path(local), verdict.action) or (guard.transformed(digest, verdict.rule.name) if guard else None)
         if refusal:
             local.unlink(missing_ok=True)
             return None, refusal

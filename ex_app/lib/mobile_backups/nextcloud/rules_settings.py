@@ -19,6 +19,7 @@ MAX_DAYS = 36500
 QUALITY_FIELDS = {  # the editor's numeric fields of each quality action (empty: the model's default)
     "convert": ("quality",), "downscale": ("larger_than_mp", "to_mp", "min_saving_percent"),
     "reencode": ("quality", "larger_than_mb", "min_saving_percent"), "strip_location": (),
+    "reencode_video": ("max_lines", "min_saving_percent", "minutes_per_day"),
 }
 ADMIN_RULES_DEFAULTS = {
     "rules_screenshots_days": "0",  # 0: never
@@ -195,7 +196,7 @@ def _quality_table(form: Form, table: dict[str, object]) -> tuple[dict, dict[str
         if form.one(key):
             try:
                 number = float(form.one(key))
-                table[key] = int(number) if key == "quality" and number.is_integer() else number
+                table[key] = int(number) if key in ("quality", "max_lines") and number.is_integer() else number
             except ValueError:
                 problems[key] = f"{key.replace('_', ' ')} must be a number, not {form.one(key)!r}"
     if "exemptions_shown" in form.values:
