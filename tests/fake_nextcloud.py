@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import mimetypes
 import os
 import re
 import threading
@@ -23,6 +24,14 @@ from urllib.parse import quote, unquote, urlsplit
 APP_API = "/ocs/v1.php/apps/app_api/api/v1"
 DAV_FILES = "/remote.php/dav/files/"
 WEBHOOKS = "/ocs/v1.php/apps/webhook_listeners/api/v1/webhooks"
+DAV_VERSIONS = "/remote.php/dav/versions/"
+MULTISTATUS = '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">'
+
+
+def mime_of(name: str) -> str:
+    """Nextcloud's mime type by extension (what the server guesses; the content may say otherwise)."""
+    ext = name.rsplit(".", 1)[-1].lower()
+    return {"heic": "image/heic", "heif": "image/heif", "mov": "video/quicktime"}.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class DavFiles:
@@ -31,7 +40,13 @@ class DavFiles:
     moving one half of a linked pair moves the other to the same folder under the same base name first,
     and the move is refused when either name is taken there. A file written with `upload` has an upload
     time (`nc:upload_time`, kept by moves, searchable); one written to the folder directly has none (0), like
-    a file Nextcloud's scanner found."""
+    a file Nextcloud's scanner found.
+
+    PUT honours `If-Match`, `If-None-Match: *` and `X-OC-Mtime`; DELETE moves a file into the trash bin
+    (`trash`). Versions as files_versions keeps them (`versions`, unless `versioning` is off or
+    `block_versions` says a workflow blocks them): an overwrite stores the old content under its mtime
+    (`.v<mtime>`: a later write with the same mtime replaces it), and the listing shows the current content
+    under its mtime too, over a stored version of the same name (the pitfall the ExApp avoids)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -42,6 +57,11 @@ class DavFiles:
         self.rel_of: dict[int, str] = {}  # file id -> path
         self.links: dict[int, int] = {}  # file id -> the id its files-live-photo metadata names
         self.moves: list[tuple[str, str, int]] = []  # (source, destination, status) of every MOVE asked for
+        self.versioning = True  # files_versions enabled (its capability)
+        self.block_versions = False  # enabled, but a workflow blocks new versions (BlockVersioningOperation)
+        self.versions: dict[int, dict[str, list]] = {}  # file id -> {mtime: [content, label]}
+        self.trash: list[tuple[str, str, int, bytes]] = []  # (user, original path, file id, content)
+        self.shared: list[str] = []  # paths the user shared (the OCS shares listing)
 
     def file_id(self, user: str, rel: str) -> int:
         file_id = self.ids.setdefault((user, rel), 1000 + len(self.ids))
@@ -92,9 +112,10 @@ class DavFiles:
         path = self.root / user / rel
         st, file_id = path.stat(), self.file_id(user, rel)
         found = [f"<oc:fileid>{file_id}</oc:fileid>", f"<d:getlastmodified>{formatdate(st.st_mtime, usegmt=True)}</d:getlastmodified>",
-                 f'<d:getetag>"{st.st_mtime_ns:x}"</d:getetag>', f"<nc:upload_time>{self.uploaded.get(file_id, 0)}</nc:upload_time>",
+                 f'<d:getetag>"{st.st_mtime_ns:x}{st.st_ctime_ns:x}"</d:getetag>', f"<nc:upload_time>{self.uploaded.get(file_id, 0)}</nc:upload_time>",
                  "<d:creationdate>1970-01-01T00:00:00+00:00</d:creationdate>"]
-        found.append("<d:resourcetype><d:collection/></d:resourcetype>" if path.is_dir() else f"<d:resourcetype/><d:getcontentlength>{st.st_size}</d:getcontentlength>")
+        found.append("<d:resourcetype><d:collection/></d:resourcetype>" if path.is_dir() else
+                     f"<d:resourcetype/><d:getcontentlength>{st.st_size}</d:getcontentlength><d:getcontenttype>{mime_of(rel)}</d:getcontenttype>")
         missing = []
         (found if file_id in self.links else missing).append(
             f"<nc:metadata-files-live-photo>{self.links[file_id]}</nc:metadata-files-live-photo>" if file_id in self.links else "<nc:metadata-files-live-photo/>")
@@ -112,6 +133,88 @@ class DavFiles:
             start, _, end = byte_range[6:].partition("-")
             return 206, data[int(start) : int(end) + 1 if end else None]
         return 200, data
+
+    def etag(self, path: Path) -> str:
+        st = path.stat()
+        return f'"{st.st_mtime_ns:x}{st.st_ctime_ns:x}"'
+
+    def put(self, user: str, rel: str, data: bytes, headers: object) -> int:
+        path = self.root / user / rel
+        if not path.parent.is_dir():
+            return 409
+        if path.exists() and headers.get("If-None-Match") == "*":  # type: ignore[attr-defined]
+            return 412
+        wanted = headers.get("If-Match")  # type: ignore[attr-defined]
+        if wanted and (not path.exists() or wanted != self.etag(path)):
+            return 412
+        existed = path.exists()
+        if existed and self.versioning and not self.block_versions and path.stat().st_size:  # write_hook: Storage::store
+            self.versions.setdefault(self.file_id(user, rel), {})[str(int(path.stat().st_mtime))] = [path.read_bytes(), ""]
+        path.write_bytes(data)
+        mtime = headers.get("X-OC-Mtime")  # type: ignore[attr-defined]
+        if mtime:
+            os.utime(path, (int(mtime), int(mtime)))
+        self.file_id(user, rel)
+        return 204 if existed else 201
+
+    def delete(self, user: str, rel: str) -> int:
+        path = self.root / user / rel
+        if not path.is_file():
+            return 404
+        file_id = self.file_id(user, rel)
+        self.trash.append((user, rel, file_id, path.read_bytes()))
+        path.unlink()
+        return 204
+
+    def version_list(self, user: str, file_id: int) -> tuple[int, bytes]:
+        rel = self.path_of(user, file_id)
+        if rel is None:
+            return 404, b""
+        path = self.root / user / rel
+        listed = {name: (len(content), label) for name, (content, label) in self.versions.get(file_id, {}).items()}
+        current = str(int(path.stat().st_mtime))
+        listed[current] = (path.stat().st_size, listed.get(current, (0, ""))[1])  # the current content, under its own mtime
+        base = f"{DAV_VERSIONS}{user}/versions/{file_id}"
+        return 207, (MULTISTATUS + f"<d:response><d:href>{base}/</d:href><d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype>"
+                     "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+                     + "".join(f"<d:response><d:href>{base}/{name}</d:href><d:propstat><d:prop><d:getcontentlength>{size}</d:getcontentlength>"
+                               f"<nc:version-label>{label}</nc:version-label></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+                               for name, (size, label) in sorted(listed.items())) + "</d:multistatus>").encode()
+
+    def label(self, file_id: int, name: str, label: str) -> int:
+        if name not in self.versions.get(file_id, {}):
+            return 404
+        self.versions[file_id][name][1] = label
+        return 207
+
+    def restore(self, user: str, file_id: int, name: str) -> int:
+        """Storage::rollback: the current content becomes a version (if none has its mtime), the version's content
+        is copied in, and the file gets the version's mtime."""
+        rel = self.path_of(user, file_id)
+        if rel is None or name not in self.versions.get(file_id, {}):
+            return 404
+        path = self.root / user / rel
+        self.versions[file_id].setdefault(str(int(path.stat().st_mtime)), [path.read_bytes(), ""])
+        path.write_bytes(self.versions[file_id][name][0])
+        os.utime(path, (int(name), int(name)))
+        return 204
+
+    def search(self, user: str, body: bytes) -> list[str]:
+        """SEARCH by file id (`d:eq` on oc:fileid: NextcloudStore.path_of, the live-photo peers), else every media file
+        below the scopes: the rules' conditions are `match`'s to check."""
+        if b"<oc:fileid/></d:prop><d:literal>" in body:
+            ids = [int(i) for i in re.findall(rb"<oc:fileid/></d:prop><d:literal>(\d+)</d:literal>", body)]
+            return [rel for i in ids if (rel := self.path_of(user, i)) is not None]
+        if re.search(rb"<sd:firstresult[^>]*>([1-9]\d*)<", body):
+            return []  # one page holds them all
+        found: list[str] = []
+        for scope in re.findall(rb"<d:href>/files/[^/<]+/?([^<]*)</d:href>", body):
+            top = self.root / user / unquote(scope.decode())
+            for path in sorted(top.rglob("*")) if top.is_dir() else []:
+                rel = str(path.relative_to(self.root / user))
+                if path.is_file() and mime_of(rel).startswith(("image/", "video/")) and rel not in found:
+                    found.append(rel)
+        return found
 
     def mkcol(self, user: str, rel: str) -> int:
         path = self.root / user / rel
@@ -266,6 +369,11 @@ class FakeNextcloud:
                     return self._answer(200, list(fake.webhooks.values()))
                 if path == f"{APP_API}/users":
                     return self._answer(200, sorted(set(fake.users) - fake.deleted))
+                if path == "/ocs/v2.php/apps/files_sharing/api/v1/shares" and fake.files is not None:
+                    return self._answer(200, [{"path": f"/{p}"} for p in fake.files.shared])
+                if path == "/ocs/v1.php/cloud/capabilities" and fake.files is not None:
+                    files = {"bigfilechunking": True} | ({"versioning": True, "version_labeling": True, "version_deletion": True} if fake.files.versioning else {})
+                    return self._answer(200, {"capabilities": {"files": files}})
                 if path == "/ocs/v2.php/cloud/user" and user in fake.users:
                     info = fake.users[user]
                     return self._answer(200, {"id": user, "groups": info.get("groups", []), "timezone": info.get("timezone", ""),
@@ -295,12 +403,29 @@ class FakeNextcloud:
                     return self._answer(200, None)  # settings forms, Files actions, the top menu, occ commands: taken
                 return self._answer(404, None)
 
+            def do_PUT(self) -> None:
+                assert fake.files is not None
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer(fake.files.put(self._user(), self._rel(), data, self.headers), b"", "text/plain")
+
             def do_DELETE(self) -> None:
                 path = urlsplit(self.path).path
                 fake.requests.append(("DELETE", path, self._user()))
                 if path.startswith(WEBHOOKS):
                     fake.webhooks.clear() if "/byappid/" in path else fake.webhooks.pop(int(path.rsplit("/", 1)[1]), None)
-                return self._answer(200, None)
+                    return self._answer(200, None)
+                assert fake.files is not None
+                self._answer(fake.files.delete(self._user(), self._rel()), b"", "text/plain")
+
+            def do_PROPPATCH(self) -> None:
+                assert fake.files is not None
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                found = re.match(rf"{DAV_VERSIONS}[^/]+/versions/(\d+)/(\d+)$", unquote(urlsplit(self.path).path))
+                label = re.search(r"<nc:version-label>(.*?)</nc:version-label>", body)
+                status = fake.files.label(int(found[1]), found[2], label[1] if label else "") if found else 403
+                xml = MULTISTATUS + f"<d:response><d:href>{self.path}</d:href><d:propstat><d:prop><nc:version-label/></d:prop>" \
+                    f"<d:status>HTTP/1.1 {'200 OK' if status == 207 else '404 Not Found'}</d:status></d:propstat></d:response></d:multistatus>"
+                self._answer(207, xml.encode(), "application/xml")
 
             def do_MKCOL(self) -> None:
                 assert fake.files is not None
@@ -309,6 +434,10 @@ class FakeNextcloud:
             def do_MOVE(self) -> None:
                 assert fake.files is not None
                 user = self._user()
+                version = re.match(rf"{DAV_VERSIONS}[^/]+/versions/(\d+)/(\d+)$", unquote(urlsplit(self.path).path))
+                if version:
+                    restore = urlsplit(self.headers["Destination"]).path.endswith("/restore/target")
+                    return self._answer(fake.files.restore(user, int(version[1]), version[2]) if restore else 403, b"", "text/plain")
                 dst = unquote(urlsplit(self.headers["Destination"]).path).split(f"{DAV_FILES}{user}/", 1)[-1].strip("/")
                 self._answer(fake.files.move(user, self._rel(), dst, self.headers.get("Overwrite", "T") != "F"), b"", "text/plain")
 
@@ -319,6 +448,9 @@ class FakeNextcloud:
                     return self._trash(fake.users.get(user, {}).get("trash"))
                 if fake.files is not None:
                     self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    versions = re.match(rf"{DAV_VERSIONS}[^/]+/versions/(\d+)/?$", path)
+                    if versions:
+                        return self._answer(*fake.files.version_list(user, int(versions[1])), "application/xml")
                     return self._answer(*fake.files.propfind(user, self._rel(), self.headers.get("Depth", "1")), "application/xml")
                 rel = path.split(f"/remote.php/dav/files/{user}/", 1)[-1].strip("/")
                 if rel not in fake.users.get(user, {}).get("folders", ()):
@@ -343,21 +475,20 @@ class FakeNextcloud:
                                    f"<d:response><d:href>{base}</d:href></d:response>{items}</d:multistatus>").encode(), "application/xml")
 
             def do_SEARCH(self) -> None:
-                """What NextcloudStore.path_of asks (the node with one file id) and the sweep's SEARCH for files
-                uploaded after a time (a page of them: nresults from firstresult), in the user's files."""
+                """What NextcloudStore.path_of and the rules ask (DavFiles.search: by file id, or the media files
+                below the scopes) and the sweep's SEARCH for files uploaded after a time (a page of them:
+                nresults from firstresult), in the user's files."""
                 assert fake.files is not None
                 user = self._user()
                 fake.requests.append(("SEARCH", "", user))
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                found = re.search(rb"<d:literal>(\d+)</d:literal>", body)
-                if b"<nc:upload_time/></d:prop><d:literal>" in body and found:
+                after = re.search(rb"<nc:upload_time/></d:prop><d:literal>(\d+)</d:literal>", body)
+                if after:
                     first, count = (int(re.search(rb"<%s>(\d+)</" % tag, body)[1]) for tag in (rb"sd:firstresult xmlns:sd=\"[^\"]+\"", rb"d:nresults"))
-                    rels = fake.files.uploaded_after(user, int(found[1]))[first : first + count]
+                    rels = fake.files.uploaded_after(user, int(after[1]))[first : first + count]
                 else:
-                    rel = fake.files.path_of(user, int(found[1])) if found else None
-                    rels = [rel] if rel is not None else []
-                xml = ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">'
-                       + "".join(fake.files._response(user, rel) for rel in rels) + "</d:multistatus>")
+                    rels = fake.files.search(user, body)
+                xml = MULTISTATUS + "".join(fake.files._response(user, rel) for rel in rels) + "</d:multistatus>"
                 self._answer(207, xml.encode(), "application/xml")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

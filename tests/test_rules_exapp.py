@@ -207,6 +207,19 @@ def test_the_live_preview_counts_samples_and_charts_an_unsaved_rule(exapp):
     assert page.status_code == 200 and "Would take <b>3</b>" in page.text and "value='Try'" in page.text
 
 
+def test_the_editor_takes_a_quality_rule_without_an_age(exapp):
+    base, _ = exapp
+    fields = {"name": "Smaller photos", "action": "downscale", "kinds": "photo", "names": "*.jpg", "larger_than_mp": "20", "to_mp": "16",
+              "min_saving_percent": "30", "older_than_days": "30", "exemptions_shown": "1", "exemptions": ["favorite"], "owner": "mine"}
+    live = post(base, "bob", "/rules/preview", fields, Accept="application/json").json()
+    assert not live["problems"] and "Would take <b>30</b> file(s)" in live["html"] and "downscale" in live["html"], live
+    saved = post(base, "bob", "/rules/save", fields)
+    assert saved.status_code == 200 and "photo in the library (every format it applies to): downscale" in card(saved.text, "Smaller photos")
+    edit = get(base, "bob", edit="Smaller photos", owner="mine")
+    assert "id='to_mp' name='to_mp' value='16.0'" in edit.text and "<option value='downscale' selected>" in edit.text
+    assert post(base, "bob", "/rules/delete", {"name": "Smaller photos", "owner": "mine"}).status_code == 200
+
+
 def test_bad_rules_are_refused_with_the_problem_named_and_nothing_saved(exapp):
     base, _ = exapp
     for fields, words in [({"name": ""}, "needs a name"), ({"action": "archive", "archive_to": "../x"}, "archive_to must name a folder"),

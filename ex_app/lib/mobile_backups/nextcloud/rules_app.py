@@ -46,7 +46,8 @@ def backend_factory(app: App) -> BackendFactory:
     def for_user(user: str) -> Backend:
         config = app.config_for(user)
         return NextcloudRulesBackend(app.store(user), config.library, config.inboxes, zone=config.zone,
-                                     layout=config.layout.template)
+                                     layout=config.layout.template, guard=app.rules.state.guard(user),
+                                     work=app.storage / "quality-work" / user)
 
     return for_user
 
@@ -416,7 +417,7 @@ class RulesService:
             return None
         user, path = found
         with self._runs:
-            notes = runner.undo(self.backend_for(user), path)
+            notes = runner.undo(self.backend_for(user), path, self.state.guard(user))
         log.info("rules run %s undone: %d note(s)", run_id, len(notes))
         return notes
 

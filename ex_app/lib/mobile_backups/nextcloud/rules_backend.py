@@ -13,6 +13,10 @@ What the server does for us, checked in its code (34.0.1) and on a real server:
   video alone is refused), and restoring the still restores the video (apps/files_trashbin's listener).
 - Restoring an item whose folder is gone puts it in the user's root (Trashbin::restore): undo then
   moves it back into a recreated folder.
+
+Quality actions (convert, downscale, reencode, strip_location) are rules_quality.py's: their candidates
+are probed over ranged GETs for the preview, downloaded and transformed in the app's storage, and written
+back beside the file or over it with its original kept as a version (or in Originals/, never looked at).
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from __future__ import annotations
 import calendar
 import posixpath
 import re
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -34,9 +40,11 @@ from ..core.layout import DEFAULT_LAYOUT, within
 from ..engine import analyse
 from ..rules.facts import MESSENGER_FOLDER, SCREENSHOT_FOLDER, FileFacts
 from ..rules.match import DAY, Scope, Verdict, exemption
-from ..rules.model import KEEP_TAG, Rule
+from ..rules.model import KEEP_TAG, QUALITY_ACTIONS, Rule
 from ..rules.runner import RunStopped
 from ..store import Entry
+from .rules_quality import ORIGINALS, NextcloudQuality, mimes_for
+from .rules_state import UserGuard
 from .rules_timing import size_text
 from .store import DAV, NC, OC, DavError, NextcloudStore
 
@@ -133,7 +141,7 @@ def rule_where(rule: Rule, now: float, by_name: bool) -> str:
     """The SEARCH condition of a rule: media of its kinds, its size, names and (upload or modification) age.
     `by_name`: only files whose names say they are screenshots or messenger media (the rule's kinds are
     all of that sort; files in such folders are searched for separately, without it)."""
-    parts = [mime_filter(rule.kinds)]
+    parts = [mime_filter(rule.kinds) if rule.is_retention else _any([_cmp("eq", "<d:getcontenttype/>", m) for m in mimes_for(rule.kinds)])]
     if rule.min_size:
         parts.append(_cmp("gte", "<oc:size/>", rule.min_size))
     if rule.is_retention and rule.older_than_days is not None and rule.age_from in ("upload", "modified"):
@@ -330,10 +338,12 @@ class NextcloudRulesBackend:
     settings); `zone`: the user's time zone (dates in names and metadata without an offset); `layout`: the
     organiser's layout template (the date of a library folder); `metadata_reads`: how many files per
     listing may have their metadata read for a capture time; `trash_budget`: the admin's trashbin_size
-    in bytes when known (Nextcloud does not tell apps)."""
+    in bytes when known (Nextcloud does not tell apps); `guard`: the user's re-upload guard (files of the sizes it
+    knows are hashed for quality rules); `work`: the quality actions' work folder in the app's storage."""
 
     def __init__(self, store: NextcloudStore, library: str, inboxes: Iterable[str] = (), *, zone: tzinfo | None = None,
-                 layout: str = DEFAULT_LAYOUT, metadata_reads: int = METADATA_READS, trash_budget: int | None = None) -> None:
+                 layout: str = DEFAULT_LAYOUT, metadata_reads: int = METADATA_READS, trash_budget: int | None = None,
+                 guard: UserGuard | None = None, work: Path | None = None) -> None:
         self.store = store
         self.library = library.strip("/")
         self.inboxes = tuple(i.strip("/") for i in inboxes)
@@ -344,6 +354,8 @@ class NextcloudRulesBackend:
         self._digests: dict[str, str] = {}  # path -> sha256, read once per run
         self._keep: set[int] | None = None  # ids of the files tagged "keep", read once per listing
         self._trash: dict[int, tuple[str, str]] | None = None  # file id -> (trash item name, original location)
+        self.guard = guard
+        self.quality = NextcloudQuality(self, work or Path(tempfile.gettempdir()) / "mobile-backups-quality" / store.user)
 
     # --- candidates ------------------------------------------------------------------------
 
@@ -364,8 +376,17 @@ class NextcloudRulesBackend:
         copies = self._library_copies(found, scope) if any(r.duplicates and r.is_retention for r in active) else {}
         capture = CaptureFinder(self.store, scope.library or self.library, self.zone, self.layout, self.metadata_reads) \
             if any(r.is_retention and r.age_from == "capture" for r in active) else None
+        transforms = {r.action for r in active if r.action in QUALITY_ACTIONS}
+        originals = posixpath.join(self.library, ORIGINALS)
+        sizes = self.guard.sizes() if transforms and self.guard is not None else set()
         for file_id, (path, props) in sorted(found.items(), key=lambda item: item[1][0]):
+            if within(path, originals):
+                continue  # the originals of rewrites: never looked at
             facts = self._facts(path, props, peers)
+            if transforms and facts.extra.get("mimetype") in mimes_for(frozenset()):
+                facts = self.quality.gated(facts, transforms)
+                if facts.size in sizes and facts.size <= HASH_BYTES:  # of a size the guard knows: hashed to be recognised
+                    facts = replace(facts, hash=self._digest(path))
             if file_id in copies:
                 facts = replace(facts, duplicate_of=copies[file_id][0], hash=copies[file_id][1])
             if capture is not None:
@@ -376,7 +397,8 @@ class NextcloudRulesBackend:
     def _candidates(self, rules: list[Rule], scope: Scope, now: float) -> Iterator[ET.Element]:
         groups: dict[tuple[str, ...], list[Rule]] = {}
         for rule in rules:
-            wanted = [glob_scope(g) for g in rule.folders] if rule.folders else list(scope.inboxes) if rule.duplicates else [scope.library, *scope.inboxes]
+            wanted = [glob_scope(g) for g in rule.folders] if rule.folders else list(scope.inboxes) if rule.duplicates else \
+                [scope.library] if not rule.is_retention else [scope.library, *scope.inboxes]
             groups.setdefault(tuple(outermost(wanted)), []).append(rule)
         for scopes, group in groups.items():
             named = [r for r in group if named_kinds_only(r)]
@@ -575,6 +597,8 @@ class NextcloudRulesBackend:
             return None, f"now {spared}"
         if now.live_video:
             return None, "the video of a live photo: it goes and comes back with its still"
+        if verdict.action in QUALITY_ACTIONS:
+            return self.quality.plan(verdict, now)
         if now.size <= HASH_BYTES:
             digest, total = self.store.digest(now.path)
             if total != now.size:
@@ -590,6 +614,8 @@ class NextcloudRulesBackend:
         return now, None
 
     def act(self, verdict: Verdict) -> dict[str, object]:
+        if verdict.action in QUALITY_ACTIONS:
+            return self.quality.act(verdict)
         facts = verdict.facts
         info: dict[str, object] = {"file_id": facts.file_id, "path": facts.path, "size": facts.size, "hash": facts.hash,
                                    "peer_id": facts.extra.get("peer_id"), "peer": facts.live_peer}
@@ -622,6 +648,8 @@ class NextcloudRulesBackend:
 
     def settle(self, record: dict[str, object]) -> dict[str, object] | None:
         """After a kill between journalling and marking: whether the DELETE, MOVE or tag happened."""
+        if record.get("action") in QUALITY_ACTIONS:
+            return self.quality.settle(record)
         path, file_id = str(record["path"]), record.get("file_id")
         info = {"file_id": file_id, "path": path, "size": record.get("size"), "hash": record.get("hash"),
                 "peer_id": None, "peer": record.get("live_peer")}
@@ -708,6 +736,8 @@ class NextcloudRulesBackend:
         return self._trash
 
     def undo(self, record: dict[str, object]) -> str:
+        if record.get("action") in QUALITY_ACTIONS:
+            return self.quality.undo(record)
         undo = record["undo"]
         assert isinstance(undo, dict)
         path, file_id = str(record["path"]), undo.get("file_id")

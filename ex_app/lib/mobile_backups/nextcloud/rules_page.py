@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
 
-from ..rules.model import AGE_FROM, EXEMPTIONS, KINDS, RETENTION_ACTIONS
+from ..rules.model import ACTIONS, AGE_FROM, EXEMPTIONS, FORMATS, KINDS
 from . import pages
 from .rules_app import Applied
 from .rules_settings import PERSONAL_RULES_DEFAULTS
@@ -37,7 +37,8 @@ select, input[type=number] { padding: .4em; }
 @media (max-width: 30em) { body { padding: .8em; } td, th { font-size: .85em; } }
 """
 COLOURS = {"screenshot": "#0082c9", "messenger": "#49b382", "photo": "#e9a846", "video": "#c45ac7", "other": "#999"}
-ACTION_WORDS = {"trash": "to the trash", "archive": "archive", "tag": "tag"}
+ACTION_WORDS = {"trash": "to the trash", "archive": "archive", "tag": "tag", "convert": "convert to JPEG (beside it)",
+                "downscale": "downscale", "reencode": "re-encode", "strip_location": "strip location", "reencode_video": "re-encode video"}
 SPARED = {"favorite": "favourites", "keep": "files tagged “keep”", "shared": "shared files",
           "mount": "group folders and external storage", "edited": "files edited after upload"}
 
@@ -57,8 +58,12 @@ def summary(a: Applied) -> str:
     what = ", ".join(sorted(rule.kinds)) or "photos and videos"
     where = ", ".join(rule.folders) if rule.folders else "the library and the inboxes"
     where = "duplicates left in an inbox (the same content is in the library)" if rule.duplicates else f"in {where}"
-    goes = {"trash": "to the trash", "archive": f"archived to {rule.archive_to}", "tag": f"tagged “{rule.tag}”"}[rule.action]
     spared = ", ".join(SPARED[e] for e in EXEMPTIONS if e in rule.exemptions) or "nothing"
+    if not rule.is_retention:
+        where = ", ".join(rule.folders) if rule.folders else "the library"
+        formats = ", ".join(sorted(rule.formats)) or "every format it applies to"
+        return f"{what} in {where} ({formats}): {ACTION_WORDS[rule.action]}. Spared: {spared}." + (f" Groups: {', '.join(a.groups)}." if a.groups else "")
+    goes = {"trash": "to the trash", "archive": f"archived to {rule.archive_to}", "tag": f"tagged “{rule.tag}”"}[rule.action]
     return (f"{what} {where}, {rule.older_than_days} days after {rule.age_from}, {goes}. Spared: {spared}."
             + (f" Groups: {', '.join(a.groups)}." if a.groups else ""))
 
@@ -174,8 +179,9 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         f"<form method='post' action='rules/save' id='editor-form'>{problem}"
         f"<input type='hidden' name='replaces' value='{escape(replaces, quote=True)}'><div class='grid'>"
         + _input("name", "Name", table.get("name", ""))
-        + f"<div><label for='action'>Action</label>{_select('action', RETENTION_ACTIONS, str(table.get('action', 'trash')))}"
-        "<p class='hint'>trash: the trash bin (restorable); archive: move to a folder; tag: a system tag. Never a permanent delete.</p></div>"
+        + f"<div><label for='action'>Action</label>{_select('action', ACTIONS, str(table.get('action', 'trash')))}"
+        "<p class='hint'>trash: the trash bin (restorable); archive: move to a folder; tag: a system tag. Never a permanent delete. "
+        "Quality: convert (a JPEG beside the HEIC), downscale, reencode, strip_location (the original is kept as a version).</p></div>"
         + _input("older_than_days", "Older than (days)", table.get("older_than_days", 30), "number")
         + f"<div><label for='age_from'>Age from</label>{_select('age_from', AGE_FROM, str(table.get('age_from', 'capture')))}</div>"
         + _input("folders", "Folders (globs, comma-separated)", ", ".join(table.get("folders", [])), hint="empty: the library and the inboxes; e.g. Photos/**")  # type: ignore[arg-type]
@@ -184,9 +190,15 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         + _input("archive_to", "Archive to", table.get("archive_to", "Archive"),
                  hint="archive: the folder; trash: where files go instead when the trash bin has no room (empty: the run stops)")
         + _input("tag", "Tag (tag)", table.get("tag", ""))
+        + _input("quality", "Quality (convert, reencode; 1-100)", table.get("quality", ""))
+        + _input("larger_than_mp", "Above megapixels (downscale)", table.get("larger_than_mp", ""))
+        + _input("to_mp", "To megapixels (downscale)", table.get("to_mp", ""))
+        + _input("larger_than_mb", "Above MB (reencode)", table.get("larger_than_mb", ""))
+        + _input("min_saving_percent", "Minimum saving % (downscale, reencode)", table.get("min_saving_percent", ""))
         + owner_field + "</div>"
         f"<fieldset><legend>Kinds (none ticked: every photo and video)</legend>{_checks('kinds', KINDS, table.get('kinds', []))}"  # type: ignore[arg-type]
         f"<label><input type='checkbox' name='duplicates' value='1'{' checked' if table.get('duplicates') else ''}> only duplicates left in an inbox</label></fieldset>"
+        f"<fieldset><legend>Formats, by content (quality rules; none ticked: every format the action takes)</legend>{_checks('formats', FORMATS, table.get('formats', []))}</fieldset>"  # type: ignore[arg-type]
         f"<fieldset><legend>Spare (exemptions)</legend><input type='hidden' name='exemptions_shown' value='1'>{_checks('exemptions', EXEMPTIONS, exemptions, SPARED)}</fieldset>"  # type: ignore[arg-type]
         "<button type='submit'>Save rule</button> <button type='submit' formaction='rules/preview'>Preview</button>"
         "<p class='hint'>A new or changed rule starts as a preview: it acts only once you have seen its preview and switched it on.</p>"

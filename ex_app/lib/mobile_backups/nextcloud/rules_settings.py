@@ -12,10 +12,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..rules.model import AGE_FROM, EXEMPTIONS, KINDS, RETENTION_ACTIONS, Rule, RulesError, parse_rules
+from ..rules.model import ACTIONS, AGE_FROM, EXEMPTIONS, FORMATS, KINDS, RETENTION_ACTIONS, Rule, RulesError, parse_rules
 
 IMAGE_NAMES = ["*.jpg", "*.jpeg", "*.png", "*.webp", "*.heic", "*.gif"]
 MAX_DAYS = 36500
+QUALITY_FIELDS = {  # the editor's numeric fields of each quality action (empty: the model's default)
+    "convert": ("quality",), "downscale": ("larger_than_mp", "to_mp", "min_saving_percent"),
+    "reencode": ("quality", "larger_than_mb", "min_saving_percent"), "strip_location": (),
+    "reencode_video": ("max_lines", "min_saving_percent", "minutes_per_day"),
+}
 ADMIN_RULES_DEFAULTS = {
     "rules_screenshots_days": "0",  # 0: never
     "rules_messenger_days": "0",
@@ -156,6 +161,8 @@ def table_from_form(form: Form) -> tuple[dict, dict[str, str]]:
     for key in ("folders", "names"):
         if form.one(key):
             table[key] = _list(form.one(key))
+    if table["action"] in QUALITY_FIELDS:
+        return _quality_table(form, table)
     days = form.one("older_than_days")
     if not days.isdigit():
         problems["older_than_days"] = f"the age must be a whole number of days, not {days!r}"
@@ -179,9 +186,27 @@ def table_from_form(form: Form) -> tuple[dict, dict[str, str]]:
     return table, problems
 
 
+def _quality_table(form: Form, table: dict[str, object]) -> tuple[dict, dict[str, str]]:
+    """A quality rule's table: its formats and numbers (no age: it works on what is in the library now)."""
+    problems: dict[str, str] = {}
+    formats = [f for f in form.many("formats") if f in FORMATS]
+    if formats:
+        table["formats"] = formats
+    for key in QUALITY_FIELDS[str(table["action"])]:
+        if form.one(key):
+            try:
+                number = float(form.one(key))
+                table[key] = int(number) if key in ("quality", "max_lines") and number.is_integer() else number
+            except ValueError:
+                problems[key] = f"{key.replace('_', ' ')} must be a number, not {form.one(key)!r}"
+    if "exemptions_shown" in form.values:
+        table["exemptions"] = [e for e in EXEMPTIONS if e in form.many("exemptions")]
+    return table, problems
+
+
 def problems_of(table: Mapping[str, object]) -> list[str]:
-    if table.get("action") not in RETENTION_ACTIONS:
-        return [f"the editor makes clean-up rules ({', '.join(RETENTION_ACTIONS)})"]
+    if table.get("action") not in ACTIONS:
+        return [f"the editor makes clean-up rules ({', '.join(RETENTION_ACTIONS)}) and quality rules ({', '.join(QUALITY_FIELDS)})"]
     try:
         parse_table(table)
     except RulesError as err:

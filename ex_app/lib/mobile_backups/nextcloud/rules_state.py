@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS notices (user TEXT NOT NULL, name TEXT NOT NULL, key 
 CREATE TABLE IF NOT EXISTS schedule (user TEXT PRIMARY KEY, last REAL, library INTEGER, stopped TEXT);
 CREATE TABLE IF NOT EXISTS guard (user TEXT NOT NULL, hash TEXT NOT NULL, path TEXT NOT NULL, rule TEXT NOT NULL, time REAL NOT NULL,
                                   PRIMARY KEY (user, hash));
+CREATE TABLE IF NOT EXISTS made (user TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER, source TEXT NOT NULL, source_size INTEGER,
+                                 path TEXT NOT NULL, rule TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (user, hash));
+CREATE INDEX IF NOT EXISTS made_source ON made (user, source);
 """
 ADMIN = ""  # the owner of the admin's rules
 
@@ -48,6 +51,8 @@ class RulesState:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        if "size" not in {row[1] for row in self._db.execute("PRAGMA table_info(guard)")}:  # a guard from before sizes were kept
+            self._db.execute("ALTER TABLE guard ADD COLUMN size INTEGER")
         self._lock = threading.Lock()
 
     @contextmanager
@@ -151,6 +156,9 @@ class RulesState:
 
 @dataclass
 class UserGuard:
+    """rules.guard.ContentGuard's questions, per user: what rules took (a re-upload is kept), and what quality
+    rules made and from what (the app's outputs are never transformed again, nor a file by the same rule twice)."""
+
     state: RulesState
     user: str
 
@@ -161,6 +169,35 @@ class UserGuard:
         path, rule, when = rows[0]
         return f"“{rule}” took {path} on {time.strftime('%Y-%m-%d', time.gmtime(when))}"
 
-    def remember(self, content_hash: str, path: str, rule: str, size: int | None = None) -> None:  # size: unused, files are hashed at recheck
+    def remember(self, content_hash: str, path: str, rule: str, size: int | None = None) -> None:
         with self.state._tx() as db:
-            db.execute("INSERT OR REPLACE INTO guard VALUES (?, ?, ?, ?, ?)", (self.user, content_hash, path, rule, time.time()))
+            db.execute("INSERT OR REPLACE INTO guard (user, hash, path, rule, time, size) VALUES (?, ?, ?, ?, ?, ?)",
+                       (self.user, content_hash, path, rule, time.time(), size))
+
+    def forget(self, content_hash: str) -> None:
+        with self.state._tx() as db:
+            db.execute("DELETE FROM guard WHERE user = ? AND hash = ?", (self.user, content_hash))
+
+    def made(self, content_hash: str, size: int | None, source_hash: str, source_size: int | None, path: str, rule: str) -> None:
+        with self.state._tx() as db:
+            db.execute("INSERT OR REPLACE INTO made VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (self.user, content_hash, size, source_hash, source_size, path, rule, time.time()))
+
+    def unmade(self, content_hash: str) -> None:
+        with self.state._tx() as db:
+            db.execute("DELETE FROM made WHERE user = ? AND hash = ?", (self.user, content_hash))
+
+    def transformed(self, content_hash: str, rule: str) -> str | None:
+        rows = self.state._all("SELECT rule, time FROM made WHERE user = ? AND hash = ?", self.user, content_hash)
+        if rows:
+            return f"made by Mobile Backups (rule “{rows[0][0]}”, {time.strftime('%Y-%m-%d', time.gmtime(rows[0][1]))}): not transformed again"
+        rows = self.state._all("SELECT path, time FROM made WHERE user = ? AND source = ? AND rule = ?", self.user, content_hash, rule)
+        if rows:
+            return f"already transformed by this rule on {time.strftime('%Y-%m-%d', time.gmtime(rows[0][1]))} ({rows[0][0]})"
+        return None
+
+    def sizes(self) -> set[int]:
+        """The sizes of what was taken or made: only files of these sizes need hashing to be recognised."""
+        return {size for (size,) in self.state._all(
+            "SELECT size FROM guard WHERE user = ? UNION SELECT size FROM made WHERE user = ? UNION SELECT source_size FROM made WHERE user = ?",
+            self.user, self.user, self.user) if size is not None}

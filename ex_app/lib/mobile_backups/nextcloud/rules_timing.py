@@ -60,7 +60,10 @@ def size_text(size: int) -> str:
 WHAT = {"screenshot": ("screenshot", "screenshots"), "messenger": ("messenger file", "messenger files"),
         "video": ("video", "videos"), "photo": ("photo", "photos")}
 GOES = {"trash": ("goes to the trash", "go to the trash"), "archive": ("moves to {archive}", "move to {archive}"),
-        "tag": ("gets the tag “{tag}”", "get the tag “{tag}”")}
+        "tag": ("gets the tag “{tag}”", "get the tag “{tag}”"),
+        "convert": ("gets a JPEG beside it", "get a JPEG beside them"), "downscale": ("is downscaled", "are downscaled"),
+        "reencode": ("is re-encoded", "are re-encoded"), "strip_location": ("loses its location", "lose their location"),
+        "reencode_video": ("is re-encoded", "are re-encoded")}
 
 
 def notice_text(count: int, size: int, kinds: frozenset[str], action: str, due: float, zone: tzinfo | None,

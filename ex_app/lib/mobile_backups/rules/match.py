@@ -16,6 +16,7 @@ from .facts import FileFacts, kinds_of
 from .model import INPUT_FORMATS, KEEP_TAG, Rule, glob_regex
 
 NEW_PIXELS = frozenset({"convert", "downscale", "reencode", "reencode_video"})  # quality actions that decode and encode (strip_location does not)
+REWRITES = frozenset({"downscale", "reencode", "strip_location", "reencode_video"})  # quality actions that rewrite the file in place
 
 DAY = 86400.0
 
@@ -63,7 +64,7 @@ def in_folders(rule: Rule, facts: FileFacts, scope: Scope) -> bool:
     if rule.folders:
         return any(_glob(glob).match(facts.folder) for glob in rule.folders)
     if not rule.is_retention:  # quality rules work on the library: what is still in an inbox is organised first
-        return not any(within(facts.path, inbox) for inbox in scope.inboxes) and (scope.library == "" or within(facts.path, scope.library))
+        return not waiting(facts.path, scope) and (scope.library == "" or within(facts.path, scope.library))
     return any(folder == "" or within(facts.path, folder) for folder in (scope.library, *scope.inboxes))
 
 
@@ -75,6 +76,13 @@ def _age_basis(rule: Rule, facts: FileFacts) -> tuple[float | None, str]:
 def _days(seconds: float) -> str:
     days = int(seconds // DAY)
     return f"{days} day" + ("" if days == 1 else "s")
+
+
+def waiting(path: str, scope: Scope) -> bool:
+    """In an inbox, not organised yet. The library may be an inbox itself (iOS uploads into its top folder, Nextcloud's
+    default): what the organiser put in a folder below it is organised."""
+    organised = bool(scope.library) and within(path, scope.library) and posixpath.dirname(path) != scope.library
+    return not organised and any(within(path, inbox) for inbox in scope.inboxes)
 
 
 def exemption(rule: Rule, facts: FileFacts) -> str | None:
@@ -139,7 +147,13 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
 
 
 def quality_note(rule: Rule, facts: FileFacts) -> list[str]:
-    """What a quality verdict should tell before it runs: what it makes, and what it costs or saves."""
+    """What a quality verdict should tell before it runs: what it makes, and what it costs or saves; for a rewrite,
+    where the original will be kept, when the backend said so (`extra["keeps_original"]`)."""
+    kept = facts.extra.get("keeps_original")
+    return _quality_note(rule, facts) + ([f"the original is kept {kept}"] if kept and rule.action in REWRITES else [])
+
+
+def _quality_note(rule: Rule, facts: FileFacts) -> list[str]:
     if rule.action == "convert":
         return [f"{facts.format or 'HEIC'} to JPEG at quality {rule.quality}, beside it (both kept): for compatibility, "
                 "not space (a JPEG is typically 1.3-1.7 times the HEIC's size)"]

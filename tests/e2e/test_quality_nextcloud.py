@@ -1,0 +1,146 @@
+"""End to end: quality rules on a real Nextcloud through NextcloudRulesBackend, driven by the runner as the ExApp
+drives it (the store authenticates with AppAPI's headers as the user): a HEIC gets a JPEG beside it, a downscale
+and a strip location keep the original as a labelled version that undo restores, a motion photo and a live
+photo's still are skipped; and what files_versions does with an overwrite that keeps the old mtime.
+
+Run under the shared server's lock: `source /opt/nc/credentials.env && flock /tmp/nc-e2e.lock
+python -m pytest -q tests/e2e/test_quality_nextcloud.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from mobile_backups import samples
+from mobile_backups.nextcloud.rules_backend import NextcloudRulesBackend
+from mobile_backups.nextcloud.rules_quality import LABEL
+from mobile_backups.nextcloud.rules_state import RulesState
+from mobile_backups.rules import runner
+from mobile_backups.rules.match import Scope
+from mobile_backups.rules.model import load_rules
+from mobile_backups.rules.quality import verify
+from mobile_backups.samples import Exif
+
+from .test_live_photos import link_as_the_ios_app, props
+from .test_nextcloud import live_photo
+from .test_rules_nextcloud import ANY_SHARE, INBOXES, LIBRARY, quiet, state, store_for, trash_ids
+
+MTIME = 1_709_370_000  # 2024-03-02 09:00 UTC
+MARCH = Exif(date_time_original="2024:03:02 10:00:00", offset_time_original="+01:00", make="Apple", model="iPhone 15 Pro",
+             gps=(48.8584, 2.2945))
+VERSIONS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
+            "<d:getcontentlength/><nc:version-label/></d:prop></d:propfind>")
+RULES = load_rules("""
+[[rules]]
+name = "HEIC as JPEG too"
+formats = ["heic"]
+action = "convert"
+
+[[rules]]
+name = "Big photos smaller"
+kinds = ["photo"]
+larger_than_mp = 0.2
+action = "downscale"
+to_mp = 0.1
+
+[[rules]]
+name = "No location in shared albums"
+folders = ["Photos/Shared/**"]
+action = "strip_location"
+""")
+
+
+def versions(account, path: str) -> dict[str, tuple[int, str]]:
+    """The file's versions as the Versions tab reads them: name (its mtime) -> (size, label); the current content is one."""
+    file_id = props(account, path)["fileid"]
+    response = account.send("PROPFIND", f"/remote.php/dav/versions/{account.user}/versions/{file_id}", headers={"Depth": "1"}, content=VERSIONS)
+    assert response.status_code == 207, f"PROPFIND versions of {path}: HTTP {response.status_code}"
+    found = {}
+    for element in list(ET.fromstring(response.content).iter("{DAV:}response"))[1:]:
+        name = element.findtext("{DAV:}href", "").rstrip("/").rsplit("/", 1)[-1]
+        found[name] = (int(element.findtext(".//{DAV:}getcontentlength") or -1), element.findtext(".//{http://nextcloud.org/ns}version-label") or "")
+    return found
+
+
+def test_an_overwrite_that_keeps_the_mtime_hides_the_original_and_the_next_write_destroys_it(account, tmp_path: Path):
+    """The pitfall, proved on the server: files_versions names a version by the mtime of the content it keeps, and
+    lists the current content under its own mtime. The app writes with the old mtime + 1 s instead."""
+    account.mkdirs("Proof")
+    first, second, third = b"A" * 1000, b"B" * 2000, b"C" * 3000
+    account.put("Proof/same.jpg", first, MTIME)
+    account.put("Proof/same.jpg", second, MTIME)
+    hidden = versions(account, "Proof/same.jpg")
+    account.put("Proof/same.jpg", third, MTIME + 60)
+    destroyed = versions(account, "Proof/same.jpg")
+    account.put("Proof/kept.jpg", first, MTIME)
+    account.put("Proof/kept.jpg", second, MTIME + 1)
+    kept = versions(account, "Proof/kept.jpg")
+    print(json.dumps({"same mtime, after the overwrite": hidden, "after one more write": destroyed, "mtime + 1 s": kept}))
+
+    assert hidden == {str(MTIME): (2000, "")}, "the original (1000 bytes) is not listed: only the current content"
+    assert destroyed == {str(MTIME): (2000, ""), str(MTIME + 60): (3000, "")}, "the original is gone for good"
+    assert kept == {str(MTIME): (1000, ""), str(MTIME + 1): (2000, "")}, "the original stays a version"
+
+
+def test_quality_rules_convert_beside_rewrite_into_labelled_versions_skip_motion_and_live_photos_and_undo(account, exapp, tmp_path: Path):
+    quiet(account)
+    month = f"{LIBRARY}/2024/03"
+    local = tmp_path / "upload"
+    heic = samples.phone_photo(local / "IMG_1000.HEIC", "heic", exif=MARCH, size=(320, 240), seed=1)
+    big = samples.phone_photo(local / "IMG_1001.jpg", "jpeg", exif=MARCH, size=(640, 480), seed=2, quality=95)
+    shared = samples.phone_photo(local / "IMG_1002.jpg", "jpeg", exif=MARCH, size=(120, 90), seed=3)
+    motion = samples.motion_photo_jpeg(local / "PXL_20240302_090000000.MP.jpg", samples.video(tmp_path / "clip.mp4", seconds=0.5), size=(640, 480))
+    still, clip = live_photo(tmp_path, "IMG_7301", seed=73)
+    account.mkdirs(month)
+    account.mkdirs(f"{LIBRARY}/Shared/Trip")
+    for path in (heic, big, motion, still, clip):
+        account.put(f"{month}/{path.name}", path.read_bytes(), MTIME)
+    account.put(f"{LIBRARY}/Shared/Trip/{shared.name}", shared.read_bytes(), MTIME)
+    live = [f"{month}/IMG_7301.HEIC", f"{month}/IMG_7301.MOV"]
+    link_as_the_ios_app(account, *live)
+    everything = [f"{month}/{p.name}" for p in (heic, big, motion)] + live + [f"{LIBRARY}/Shared/Trip/{shared.name}"]
+    before = state(account, everything)
+    guard = RulesState(tmp_path / "rules.sqlite").guard(account.user)
+    scope = Scope.of(LIBRARY, INBOXES, RULES)
+
+    def backend() -> NextcloudRulesBackend:
+        return NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES, guard=guard, work=tmp_path / "work")
+
+    seen = {(v.facts.path, v.rule.name): v for v in runner.preview(backend(), RULES, scope, time.time(), guard).verdicts}
+    assert seen[(f"{month}/IMG_1000.HEIC", "HEIC as JPEG too")].action == "convert"
+    assert "the original is kept as a labelled version" in seen[(f"{month}/IMG_1001.jpg", "Big photos smaller")].reason
+    assert "motion photo" in seen[(f"{month}/{motion.name}", "Big photos smaller")].reason
+    assert "still of a live photo" in seen[(live[0], "HEIC as JPEG too")].reason
+    assert state(account, everything) == before
+
+    report = runner.run(backend(), RULES, scope, time.time(), tmp_path / "journals", caps=ANY_SHARE, guard=guard)
+
+    assert sorted(v.facts.path for v in report.done) == sorted([f"{month}/IMG_1000.HEIC", f"{month}/IMG_1001.jpg", f"{LIBRARY}/Shared/Trip/{shared.name}"]), \
+        [(v.facts.path, v.action, v.reason) for v in report.outcome]
+    tree = account.tree(LIBRARY)
+    jpeg = f"{month}/IMG_1000.jpg"
+    assert jpeg in tree and tree[jpeg].mtime == MTIME, "the JPEG is beside the HEIC, with its time"
+    converted = tmp_path / "converted.jpg"
+    converted.write_bytes(account.get(jpeg))
+    tags = json.loads(subprocess.run(["exiftool", "-j", "-n", str(converted)], capture_output=True, text=True, check=True).stdout)[0]
+    assert tags["FileType"] == "JPEG" and tags["DateTimeOriginal"] == "2024:03:02 10:00:00" and tags["Model"] == "iPhone 15 Pro"
+    unchanged = state(account, [f"{month}/IMG_1000.HEIC", f"{month}/{motion.name}", *live])
+    assert all(unchanged[p] == before[p] for p in unchanged), "the HEIC, the motion photo and the live photo are untouched"
+    for path in (f"{month}/IMG_1001.jpg", f"{LIBRARY}/Shared/Trip/{shared.name}"):
+        listed = versions(account, path)
+        assert listed[str(MTIME)] == (before[path][1], LABEL), listed
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(account.get(f"{LIBRARY}/Shared/Trip/{shared.name}"))
+    assert not verify.location_tags(verify.exiftool_json(stripped)[0]) and verify.pixel_digest(stripped) == verify.pixel_digest(shared)
+    assert state(account, [f"{month}/IMG_1001.jpg"])[f"{month}/IMG_1001.jpg"][1] < before[f"{month}/IMG_1001.jpg"][1]
+
+    notes = runner.undo(backend(), report.journal, guard)
+
+    assert state(account, everything) == before, notes  # the same ids, sizes and content
+    assert jpeg not in account.tree(LIBRARY) and props(account, f"{month}/IMG_1001.jpg") and \
+        any(location == jpeg for location in trash_ids(account).values()), "the JPEG went to the trash bin"
+    assert account.tree(LIBRARY)[f"{month}/IMG_1001.jpg"].mtime == MTIME, "the restored version has the original's time"

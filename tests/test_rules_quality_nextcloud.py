@@ -1,0 +1,220 @@
+"""Quality rules through NextcloudRulesBackend over real HTTP against the stand-in Nextcloud (its WebDAV PUT
+with If-Match / If-None-Match / X-OC-Mtime, its trash bin and files_versions' versions): a HEIC gets a JPEG
+beside it, a downscale keeps its original as a labelled version (or in Originals/ where versions are off or
+none appears), strip location, the gates' and the guard's skips in the preview, undo by hash, and a run
+killed before and after its PUT, settled by the next one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_nextcloud import FakeNextcloud
+from mobile_backups import samples
+from mobile_backups.nextcloud import rules_quality
+from mobile_backups.nextcloud.rules_backend import NextcloudRulesBackend
+from mobile_backups.nextcloud.rules_quality import LABEL
+from mobile_backups.nextcloud.rules_state import RulesState
+from mobile_backups.nextcloud.store import AppAuth, NextcloudStore
+from mobile_backups.rules import runner
+from mobile_backups.rules.match import Scope
+from mobile_backups.rules.model import load_rules
+from mobile_backups.samples import Exif
+
+USER, LIBRARY, INBOXES = "alice", "Photos", ["InstantUpload", "Photos"]  # the defaults: iOS uploads into the library's top
+MTIME = 1_709_370_000  # 2024-03-02
+MARCH = Exif(date_time_original="2024:03:02 10:00:00", offset_time_original="+01:00", make="Apple", model="iPhone 15 Pro",
+             gps=(48.8584, 2.2945))
+RULES = load_rules("""
+[[rules]]
+name = "HEIC as JPEG too"
+formats = ["heic"]
+action = "convert"
+
+[[rules]]
+name = "Big photos smaller"
+kinds = ["photo"]
+larger_than_mp = 0.2
+action = "downscale"
+to_mp = 0.1
+
+[[rules]]
+name = "No location in shared albums"
+folders = ["Photos/Shared/**"]
+action = "strip_location"
+""")
+CAPS = runner.Caps(max_files=100, max_percent=100.0)
+HEIC, BIG, SHARED = f"{LIBRARY}/2024/03/IMG_1000.HEIC", f"{LIBRARY}/2024/03/IMG_1001.jpg", f"{LIBRARY}/Shared/Trip/IMG_1002.jpg"
+WAITING = f"{LIBRARY}/IMG_1005.HEIC"  # uploaded by iOS, not organised yet: quality rules wait for the organiser
+VIDEO = f"{LIBRARY}/2024/03/VID_1006.mp4"
+MOTION, LIVE = f"{LIBRARY}/2024/03/PXL_1004.MP.jpg", f"{LIBRARY}/2024/03/IMG_1003.HEIC"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def nextcloud(tmp_path: Path):
+    root = tmp_path / "files"
+    mine = root / USER
+    samples.phone_photo(mine / HEIC, "heic", exif=MARCH, size=(320, 240), seed=1)
+    samples.phone_photo(mine / WAITING, "heic", exif=MARCH, size=(320, 240), seed=5)
+    samples.phone_photo(mine / BIG, "jpeg", exif=MARCH, size=(640, 480), seed=2, quality=95)
+    samples.phone_photo(mine / SHARED, "jpeg", exif=MARCH, size=(120, 90), seed=3)
+    clip = samples.video(tmp_path / "clip.mp4", seconds=0.5)
+    samples.motion_photo_jpeg(mine / MOTION, clip, size=(640, 480))
+    samples.heic(mine / LIVE, exif=Exif(date_time_original="2024:03:02 10:00:00"), size=(320, 240), seed=4)
+    samples.video(mine / f"{LIBRARY}/2024/03/IMG_1003.MOV", apple_creationdate="2024-03-02T10:00:01+0100")
+    samples.video(mine / VIDEO, seconds=0.5)
+    (mine / "InstantUpload").mkdir()
+    for path in mine.rglob("*"):
+        if path.is_file():
+            os.utime(path, (MTIME, MTIME))
+    fake = FakeNextcloud(root)
+    fake.files.link(USER, LIVE, f"{LIBRARY}/2024/03/IMG_1003.MOV")
+    yield fake
+    fake.close()
+
+
+def backend(fake: FakeNextcloud, tmp_path: Path) -> NextcloudRulesBackend:
+    store = NextcloudStore(AppAuth(fake.url, "mobile_backups", "1.0.0", "secret"), USER)
+    return NextcloudRulesBackend(store, LIBRARY, INBOXES, guard=RulesState(tmp_path / "rules.sqlite").guard(USER), work=tmp_path / "work")
+
+
+def run(fake: FakeNextcloud, tmp_path: Path, rules=RULES) -> runner.Report:
+    nc = backend(fake, tmp_path)
+    return runner.run(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time(), tmp_path / "journals", caps=CAPS, guard=nc.guard)
+
+
+def files(fake: FakeNextcloud) -> dict[str, bytes]:
+    top = fake.files.root / USER
+    return {str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file()}
+
+
+def test_convert_downscale_and_strip_with_the_original_as_a_labelled_version_then_undo(nextcloud, tmp_path: Path) -> None:
+    before = files(nextcloud)
+    ids = {p: nextcloud.files.file_id(USER, p) for p in (HEIC, BIG, SHARED)}
+    nc = backend(nextcloud, tmp_path)
+    preview = {(v.facts.path, v.rule.name): v for v in runner.preview(nc, RULES, Scope.of(LIBRARY, INBOXES, RULES), time.time(), nc.guard).verdicts}
+    assert preview[(HEIC, "HEIC as JPEG too")].action == "convert" and "not space" in preview[(HEIC, "HEIC as JPEG too")].reason
+    assert preview[(HEIC, "HEIC as JPEG too")].facts.format == "heic"
+    assert "0.3 MP to 0.1 MP" in preview[(BIG, "Big photos smaller")].reason
+    assert "the original is kept as a labelled version" in preview[(BIG, "Big photos smaller")].reason
+    assert preview[(MOTION, "Big photos smaller")].action == "skip" and "motion photo" in preview[(MOTION, "Big photos smaller")].reason
+    assert preview[(LIVE, "HEIC as JPEG too")].action == "skip" and "still of a live photo" in preview[(LIVE, "HEIC as JPEG too")].reason
+    assert preview[(SHARED, "No location in shared albums")].action == "strip_location"
+    assert not any(path == WAITING for path, _ in preview)
+    assert files(nextcloud) == before, "a preview changes nothing"
+
+    report = run(nextcloud, tmp_path)
+
+    done = {(v.facts.path, v.rule.name) for v in report.done}
+    assert done == {(HEIC, "HEIC as JPEG too"), (BIG, "Big photos smaller"), (SHARED, "No location in shared albums")}, report.outcome
+    after = files(nextcloud)
+    jpeg = f"{LIBRARY}/2024/03/IMG_1000.jpg"
+    assert after[jpeg][:3] == b"\xff\xd8\xff" and after[HEIC] == before[HEIC], "the JPEG joins the HEIC; both are kept"
+    assert int((nextcloud.files.root / USER / jpeg).stat().st_mtime) == MTIME
+    assert len(after[BIG]) < len(before[BIG]) and after[MOTION] == before[MOTION] and after[LIVE] == before[LIVE]
+    big_versions = nextcloud.files.versions[ids[BIG]]
+    assert big_versions[str(MTIME)] == [before[BIG], LABEL], "the original is a labelled version, named by its mtime"
+    assert int((nextcloud.files.root / USER / BIG).stat().st_mtime) == MTIME + 1, "one second on: the version stays visible"
+    assert nextcloud.files.versions[ids[SHARED]][str(MTIME)] == [before[SHARED], LABEL]
+    assert not any(p.startswith(f"{LIBRARY}/Originals") for p in after)
+    assert not list((tmp_path / "work").iterdir()), "no work copy left once the steps are journalled"
+
+    again = {(v.facts.path, v.rule.name): v for v in run(nextcloud, tmp_path).outcome}
+    assert again[(HEIC, "HEIC as JPEG too")].action == "skip" and "already transformed by this rule" in again[(HEIC, "HEIC as JPEG too")].reason
+    assert (BIG, "Big photos smaller") not in again, "0.1 MP now: below the rule"
+    strip = again[(SHARED, "No location in shared albums")]
+    assert strip.action == "skip" and "made by Mobile Backups" in strip.reason, "the app's own output is not transformed again"
+
+    notes = runner.undo(backend(nextcloud, tmp_path), report.journal, backend(nextcloud, tmp_path).guard)
+
+    assert files(nextcloud) == before, notes
+    assert int((nextcloud.files.root / USER / BIG).stat().st_mtime) == MTIME, "the restored version has its own mtime"
+    assert [(rel, sha(data)) for _, rel, _, data in nextcloud.files.trash] == [(jpeg, sha(after[jpeg]))], "the JPEG is in the trash bin"
+    assert nextcloud.files.versions[ids[BIG]][str(MTIME + 1)][0] == after[BIG], "the undone rewrite is a version itself"
+    assert sum("verified by sha256" in n for n in notes) == 2, notes
+
+
+@pytest.mark.parametrize("why", ["versions off", "no version appeared"])
+def test_without_a_version_the_original_goes_to_originals_and_comes_back(nextcloud, tmp_path: Path, why: str) -> None:
+    if why == "versions off":
+        nextcloud.files.versioning = False
+    else:
+        nextcloud.files.block_versions = True
+    rules = [r for r in RULES if r.action == "downscale"]
+    before = files(nextcloud)
+    if why == "versions off":
+        nc = backend(nextcloud, tmp_path)
+        [verdict] = [v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts if v.facts.path == BIG]
+        assert f"the original is kept in {LIBRARY}/Originals/2024/03/IMG_1001.jpg" in verdict.reason
+
+    report = run(nextcloud, tmp_path, rules)
+
+    assert [v.facts.path for v in report.done] == [BIG]
+    after = files(nextcloud)
+    assert after[f"{LIBRARY}/Originals/2024/03/IMG_1001.jpg"] == before[BIG] and len(after[BIG]) < len(before[BIG])
+    assert report.outcome[[v.facts.path for v in report.outcome].index(BIG)].destination == f"{LIBRARY}/Originals/2024/03/IMG_1001.jpg"
+    assert not run(nextcloud, tmp_path, rules).done, "Originals/ is never looked at, the made file is the app's"
+
+    notes = runner.undo(backend(nextcloud, tmp_path), report.journal)
+
+    now = files(nextcloud)
+    assert now[BIG] == before[BIG] and f"{LIBRARY}/Originals/2024/03/IMG_1001.jpg" not in now, notes
+    assert [(rel, data) for _, rel, _, data in nextcloud.files.trash] == [(BIG, after[BIG])], "what the run made is in the trash bin"
+
+
+class Killed(BaseException):
+    """A kill -9 at that point: nothing after it runs (not an Exception: no handler takes it)."""
+
+
+@pytest.mark.parametrize("where", ["before the PUT", "after the PUT, before the label"])
+def test_a_run_killed_between_its_steps_is_settled_by_the_next(nextcloud, tmp_path: Path, monkeypatch, where: str) -> None:
+    rules = [r for r in RULES if r.action == "downscale"]
+    before = files(nextcloud)
+    file_id = nextcloud.files.file_id(USER, BIG)
+    if where == "before the PUT":
+        monkeypatch.setattr(rules_quality.NextcloudQuality, "_put", lambda *a: (_ for _ in ()).throw(Killed()))
+    else:
+        monkeypatch.setattr(rules_quality.NextcloudQuality, "_original", lambda *a: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):
+        run(nextcloud, tmp_path, rules)
+    monkeypatch.undo()
+    [journal] = (tmp_path / "journals").glob("*.jsonl")
+    assert runner.unfinished(journal) and list((tmp_path / "work").iterdir()), "the work copy is the safety net"
+
+    nc = backend(nextcloud, tmp_path)
+    notes = runner.finish(nc, journal, nc.guard)
+
+    assert not runner.unfinished(journal) and not list((tmp_path / "work").iterdir())
+    _, [step] = runner.read_run(journal)
+    if where == "before the PUT":
+        assert step.failed and files(nextcloud) == before and not notes
+        return
+    assert step.undo["original"]["version"] == str(MTIME) and nextcloud.files.versions[file_id][str(MTIME)] == [before[BIG], LABEL], notes
+    runner.undo(backend(nextcloud, tmp_path), journal)
+    assert files(nextcloud) == before
+
+
+def test_an_undo_leaves_a_file_changed_since_the_run(nextcloud, tmp_path: Path) -> None:
+    rules = [r for r in RULES if r.action == "convert"]
+    report = run(nextcloud, tmp_path, rules)
+    jpeg = nextcloud.files.root / USER / f"{LIBRARY}/2024/03/IMG_1000.jpg"
+    jpeg.write_bytes(jpeg.read_bytes() + b"edited")
+
+    notes = runner.undo(backend(nextcloud, tmp_path), report.journal)
+
+    assert jpeg.exists() and not nextcloud.files.trash and any("changed since the run made it" in n for n in notes), notes
+
+
+def test_videos_are_not_re_encoded_on_nextcloud_yet_and_the_preview_says_so(nextcloud, tmp_path: Path) -> None:
+    rules = load_rules('[[rules]]\nname = "Videos to 720p"\naction = "reencode_video"\nmax_lines = 720\n')
+    nc = backend(nextcloud, tmp_path)
+    [verdict] = [v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts if v.facts.path == VIDEO]
+    assert verdict.action == "skip" and "local mode only" in verdict.reason
