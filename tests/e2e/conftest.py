@@ -17,7 +17,7 @@ import httpx
 import pytest
 from mobile_backups import samples
 
-from .nextcloud import Account, Accounts, ExApp, Nextcloud, missing_variables, nextcloud_from_environment, skip_reason, unregister
+from .nextcloud import SUITE_GROUP, Account, Accounts, ExApp, Nextcloud, missing_variables, nextcloud_from_environment, skip_reason, unregister
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,8 +42,9 @@ def nextcloud(require_nextcloud: None) -> Nextcloud:
     return nc
 
 
-def forget_notifications(nextcloud: Nextcloud, accounts: Accounts) -> None:
-    """The app's notifications to users other than the suite's own (a backlog notice at enable) are deleted."""
+def forget_notifications(nextcloud: Nextcloud) -> None:
+    """The app's notifications to the admin (a backlog notice at enable, before the suite restricted the app to its
+    own users) are deleted."""
     answer = httpx.get(f"{nextcloud.url}/ocs/v2.php/apps/notifications/api/v2/notifications", params={"format": "json"},
                        auth=nextcloud.admin, headers={"OCS-APIRequest": "true"}, timeout=30)
     for notice in answer.json()["ocs"]["data"] if answer.status_code == 200 else []:
@@ -94,7 +95,7 @@ def preinstalled(clean_registration: None, accounts: Accounts, tmp_path_factory:
 
 
 @pytest.fixture(scope="session")
-def exapp(nextcloud: Nextcloud, preinstalled: Preinstalled, accounts: Accounts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExApp]:
+def exapp(nextcloud: Nextcloud, preinstalled: Preinstalled, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExApp]:
     """The ExApp started as a developer does (run, then register), registered, enabled; unregistered at the end."""
     app = ExApp(nextcloud, tmp_path_factory.mktemp("exapp"))
     before = failed_logins(nextcloud)
@@ -106,14 +107,14 @@ def exapp(nextcloud: Nextcloud, preinstalled: Preinstalled, accounts: Accounts, 
     try:
         # only the suite's own users (AppAPI keeps no config before the app is registered: the sweep at enable may
         # already have looked at other users, which leaves their files where they are: they were there before)
-        app.set_config("allowed_groups", accounts.group)
+        app.set_config("allowed_groups", SUITE_GROUP)
         app.set_config("access", "groups")
         yield app
     finally:
         app.restore_config()
         app.unregister()
         app.stop()
-        forget_notifications(nextcloud, accounts)
+        forget_notifications(nextcloud)
 
 
 @pytest.fixture

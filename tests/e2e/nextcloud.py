@@ -223,17 +223,18 @@ class Account:
         return files
 
 
+SUITE_GROUP = f"mbe2e-{secrets.token_hex(3)}"  # every test user of this run is in it: the suite restricts the app to it
+
+
 class Accounts:
-    """Creates test users (random names, 13+ character passwords, app passwords) in a group of their own (`group`,
-    to which the suite restricts the app) and deletes them and the group at the end."""
+    """Creates test users (random names, 13+ character passwords, app passwords) in SUITE_GROUP and deletes them
+    at the end, and the group once it is empty."""
 
     def __init__(self, nextcloud: Nextcloud) -> None:
         self.nextcloud = nextcloud
         self.suffix = secrets.token_hex(3)
-        self.group = f"mbe2e-{self.suffix}"
         self.created: list[Account] = []
         self.users: list[str] = []  # every user added, even one whose app password failed
-        self.nextcloud.occ("group:add", self.group, retries=3)
 
     def new(self, label: str) -> Account:
         user = f"mbe2e-{self.suffix}-{len(self.users) + 1:02d}-{label}"[:56]
@@ -246,7 +247,9 @@ class Accounts:
             if not locked(added) or attempt == 3:
                 raise AssertionError(f"occ user:add {user} failed ({added.returncode}):\n{added.stdout}\n{added.stderr}")
             time.sleep(0.5 + attempt)
-        self.nextcloud.occ("group:adduser", self.group, user, retries=3)
+        if self.nextcloud.occ("group:adduser", SUITE_GROUP, user, check=False).returncode != 0:  # the run's first user
+            self.nextcloud.occ("group:add", SUITE_GROUP, check=False, retries=3)
+            self.nextcloud.occ("group:adduser", SUITE_GROUP, user, retries=3)
         out = self.nextcloud.occ("user:add-app-password", "--password-from-env", "--name=mobile-backups-e2e", user,
                                  env={"NC_PASS": password}, retries=3).stdout
         app_password = [line.strip() for line in out.splitlines() if line.strip()][-1]
@@ -259,7 +262,9 @@ class Accounts:
             account.http.close()
         for user in self.users:
             self.nextcloud.occ("user:delete", user, check=False, retries=3)
-        self.nextcloud.occ("group:delete", self.group, check=False, retries=3)
+        groups = self.nextcloud.occ("group:list", "--output=json", check=False, retries=3)
+        if groups.returncode == 0 and not json.loads(groups.stdout or "{}").get(SUITE_GROUP, ["?"]):
+            self.nextcloud.occ("group:delete", SUITE_GROUP, check=False, retries=3)
 
 
 # --- the ExApp ------------------------------------------------------------------------------
