@@ -21,37 +21,15 @@ from mobile_backups.nextcloud.rules_quality import LABEL
 from mobile_backups.nextcloud.rules_state import RulesState
 from mobile_backups.rules import runner
 from mobile_backups.rules.match import Scope
-from mobile_backups.rules.model import load_rules
 from mobile_backups.rules.quality import verify
-from mobile_backups.samples import Exif
+from test_rules_quality_nextcloud import MARCH, MTIME, RULES  # the same dates and rules as in CI
 
 from .test_live_photos import link_as_the_ios_app, props
 from .test_nextcloud import live_photo
 from .test_rules_nextcloud import ANY_SHARE, INBOXES, LIBRARY, quiet, state, store_for, trash_ids
 
-MTIME = 1_709_370_000  # 2024-03-02 09:00 UTC
-MARCH = Exif(date_time_original="2024:03:02 10:00:00", offset_time_original="+01:00", make="Apple", model="iPhone 15 Pro",
-             gps=(48.8584, 2.2945))
 VERSIONS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
             "<d:getcontentlength/><nc:version-label/></d:prop></d:propfind>")
-RULES = load_rules("""
-[[rules]]
-name = "HEIC as JPEG too"
-formats = ["heic"]
-action = "convert"
-
-[[rules]]
-name = "Big photos smaller"
-kinds = ["photo"]
-larger_than_mp = 0.2
-action = "downscale"
-to_mp = 0.1
-
-[[rules]]
-name = "No location in shared albums"
-folders = ["Photos/Shared/**"]
-action = "strip_location"
-""")
 
 
 def versions(account, path: str) -> dict[str, tuple[int, str]]:
