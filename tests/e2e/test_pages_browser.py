@@ -78,8 +78,8 @@ def test_the_pages_in_a_browser_as_a_plain_user(account, exapp, nextcloud, tmp_p
             seen["why"] = await b.js(f"[...{FRAME}.querySelectorAll('tbody tr')].map(r => r.lastElementChild.textContent)")
             await shot(b, "organise-preview")
             if shots:
-                await b.open(f"{nextcloud.url}{EMBEDDED}/rules?preview=Old%20screenshots&owner=mine#preview")
-                await b.frame_ready()
+                await b.open(f"{nextcloud.url}{PROXY}/rules?preview=Old%20screenshots&owner=mine#preview")  # the page itself
+                await asyncio.sleep(2)
                 await shot(b, "rules-preview")
             await b.size(390, 844, mobile=True)
             await b.open(f"{nextcloud.url}{EMBEDDED}/preview?fileIds={old_phone}")
