@@ -97,6 +97,13 @@ def form(**changes: object) -> dict[str, object]:
     return {**OLD_SCREENSHOTS, **changes}
 
 
+def switched_on(base: str, user: str) -> None:
+    """The user's own rule of `form()`, saved, its preview seen and switched on, as a user does it on the page."""
+    post(base, user, "/rules/save", form())
+    get(base, user, preview="Old screenshots", owner="mine")
+    assert post(base, user, "/rules/switch", {"name": "Old screenshots", "owner": "mine", "on": "1"}).status_code == 200
+
+
 # --- who may call -----------------------------------------------------------------------------------
 
 
@@ -234,9 +241,7 @@ def test_bad_rules_are_refused_with_the_problem_named_and_nothing_saved(exapp):
 
 def test_a_run_over_the_caps_stops_says_why_and_goes_on_once_confirmed(exapp):
     base, files = exapp
-    post(base, "carol", "/rules/save", form())
-    get(base, "carol", preview="Old screenshots", owner="mine")
-    post(base, "carol", "/rules/switch", {"name": "Old screenshots", "owner": "mine", "on": "1"})
+    switched_on(base, "carol")
     stopped = post(base, "carol", "/rules/run", {"confirm": "0"})
     assert stopped.status_code == 409 and "it would act on 60 files, more than the limit of 50: confirm to go on" in stopped.text
     assert "Confirm and run" in stopped.text and len(paths(files, "carol", "trash")) == 0
@@ -309,9 +314,7 @@ def test_the_trash_bins_room_in_the_preview_in_occ_and_the_next_runs_library_che
 
 def test_content_that_comes_back_after_a_rule_trashed_it_is_left_alone_and_the_answer_says_why(exapp):
     base, files = exapp
-    post(base, "erin", "/rules/save", form())
-    get(base, "erin", preview="Old screenshots", owner="mine")
-    post(base, "erin", "/rules/switch", {"name": "Old screenshots", "owner": "mine", "on": "1"})
+    switched_on(base, "erin")
     first = post(base, "erin", "/rules/run", {"confirm": "0"})
     assert first.status_code == 200 and "1 file(s) done" in first.text and len(paths(files, "erin", "trash")) == 1
     back = {**screenshot(1, 100, hash="c0ffee"), "path": "InstantUpload/Screenshot_20250102-101001.png", "file_id": 777}
