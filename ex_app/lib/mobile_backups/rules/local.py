@@ -44,7 +44,7 @@ from .facts import FileFacts, kinds_of
 from .guard import ContentGuard
 from .local_quality import ORIGINALS, LocalQuality
 from .match import Scope, Verdict, below_library
-from .model import QUALITY_ACTIONS, Rule
+from .model import INPUT_FORMATS, QUALITY_ACTIONS, Rule
 from .quality import gates, video
 
 RULES_JOURNALS = "rules"  # LIBRARY/.mobile_backups/rules/: the rules runs' journals
@@ -134,6 +134,7 @@ class LocalBackend:
         duplicates = DuplicateFinder(self) if any(r.duplicates for r in rules if r.enabled) else None
         sizes = self.guard.sizes() if self.guard else set()
         transforms = {r.action for r in rules if r.enabled and r.action in QUALITY_ACTIONS}
+        workable = {f for action in transforms for f in INPUT_FORMATS[action]}  # formats a transform here can take
         for entry, inbox, item in read:
             peer = peers.get(item.path)
             facts = FileFacts(
@@ -143,7 +144,7 @@ class LocalBackend:
                 extra={"problem": item.problem} if item.problem else {})
             if inbox and duplicates and item.problem is None:
                 facts = duplicates.check(facts)
-            if transforms and item.problem is None:
+            if transforms and item.problem is None and (facts.format is None or facts.format in workable):  # no probe of a PNG
                 facts = _gated(facts, gates.probe_path(Path(entry.path)), transforms)
                 if "reencode_video" in transforms and facts.format in ("mp4", "mov"):
                     facts = replace(facts, lines=_video_lines(Path(entry.path)))
