@@ -39,11 +39,12 @@ from xml.sax.saxutils import escape
 
 from ..core.source import BlockReader
 from ..rules.facts import FileFacts
-from ..rules.local import format_of
+from ..rules.local import format_of, gated
 from ..rules.local_quality import options
 from ..rules.match import Scope, Verdict, below_library
 from ..rules.quality import gates, pool
 from ..rules.runner import LeftAlone
+from ..store import LocalStore
 from .store import DAV, NC, DavError
 
 if TYPE_CHECKING:
@@ -65,11 +66,8 @@ def mimes_for(kinds: frozenset[str]) -> tuple[str, ...]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """A work copy's content hash, as the local store reads it."""
+    return LocalStore().digest(str(path))[0]
 
 
 class NextcloudQuality:
@@ -88,11 +86,11 @@ class NextcloudQuality:
             reader = BlockReader(source, seconds=gates.PROBE_SECONDS, max_bytes=gates.PROBE_BYTES)
             probe = gates.probe(reader)
             kind = format_of(reader.pread(0, 32)) if probe.problem is None else None
-        refusals = {action: why for action in sorted(actions) if (why := NOT_HERE.get(action) or gates.refusal(probe, action))}
-        extra = {**facts.extra, "refusals": refusals}
+        facts = gated(replace(facts, format=kind), probe, actions, NOT_HERE)
         if actions - {"convert"}:
-            extra["keeps_original"] = "as a labelled version" if self.versions_on() else f"in {self.originals(facts.path)}"
-        return replace(facts, format=kind, megapixels=probe.width * probe.height / 1e6 if probe.width else None, extra=extra)
+            keeps = "as a labelled version" if self.versions_on() else f"in {self.originals(facts.path)}"
+            facts = replace(facts, extra={**facts.extra, "keeps_original": keeps})
+        return facts
 
     def versions_on(self) -> bool:
         """Whether files_versions is enabled (its `files.versioning` capability), asked once per run."""

@@ -27,7 +27,7 @@ import os
 import posixpath
 import stat
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -145,7 +145,7 @@ class LocalBackend:
             if inbox and duplicates and item.problem is None:
                 facts = duplicates.check(facts)
             if transforms and item.problem is None and (facts.format is None or facts.format in workable):  # no probe of a PNG
-                facts = _gated(facts, gates.probe_path(Path(entry.path)), transforms)
+                facts = gated(facts, gates.probe_path(Path(entry.path)), transforms)
                 if "reencode_video" in transforms and facts.format in ("mp4", "mov"):
                     facts = replace(facts, lines=_video_lines(Path(entry.path)))
             if facts.hash is None and entry.size in sizes:  # of a size the guard knows: hashed to be recognised
@@ -325,9 +325,10 @@ class LocalBackend:
         return f"put back {source}"
 
 
-def _gated(facts: FileFacts, probe: gates.Probe, actions: set[str]) -> FileFacts:
-    """The facts with the megapixels and, per quality action, why the gates refuse the file."""
-    refusals = {action: why for action in sorted(actions) if (why := gates.refusal(probe, action))}
+def gated(facts: FileFacts, probe: gates.Probe, actions: set[str], unavailable: Mapping[str, str] = {}) -> FileFacts:
+    """The facts with the megapixels and, per quality action, why it must leave the file alone: not available with
+    this backend (`unavailable`), or refused by the gates. The local and the Nextcloud backend both use it."""
+    refusals = {action: why for action in sorted(actions) if (why := unavailable.get(action) or gates.refusal(probe, action))}
     megapixels = probe.width * probe.height / 1e6 if probe.width else None
     return replace(facts, megapixels=megapixels, extra={**facts.extra, "refusals": refusals})
 
