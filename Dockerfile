@@ -41,8 +41,9 @@ RUN set -ex; \
 #############################
 FROM python:3.11-slim-bookworm
 
-# exiftool strips location without re-encoding (quality rules); curl and procps (pgrep) are for healthcheck.sh.
-RUN apt-get update && apt-get install -y --no-install-recommends curl procps libimage-exiftool-perl && \
+# exiftool strips location without re-encoding and ffmpeg re-encodes videos (quality rules); curl and procps (pgrep)
+# are for healthcheck.sh.
+RUN apt-get update && apt-get install -y --no-install-recommends curl procps libimage-exiftool-perl ffmpeg && \
     apt-get clean && rm -rf /var/lib/apt/lists/*
 
 COPY --from=builder /opt/venv /opt/venv

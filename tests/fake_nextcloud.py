@@ -415,6 +415,10 @@ class FakeNextcloud:
                     fake.webhooks.clear() if "/byappid/" in path else fake.webhooks.pop(int(path.rsplit("/", 1)[1]), None)
                     return self._answer(200, None)
                 assert fake.files is not None
+                version = re.match(rf"{DAV_VERSIONS}[^/]+/versions/(\d+)/(\d+)$", unquote(path))
+                if version:  # VersionFile::delete: gone for good (versions have no trash bin)
+                    found = fake.files.versions.get(int(version[1]), {}).pop(version[2], None)
+                    return self._answer(204 if found is not None else 404, b"", "text/plain")
                 self._answer(fake.files.delete(self._user(), self._rel()), b"", "text/plain")
 
             def do_PROPPATCH(self) -> None:

@@ -148,3 +148,14 @@ def test_live_photo_still_by_its_content_identifier(tmp_path: Path, kind: str) -
     assert still.live_photo and "live photo" in gates.refusal(still, action) and gates.refusal(still, "strip_location") is None
     alone = gates.probe_path(make(tmp_path / f"IMG_0007.{kind}", exif=samples.Exif(make="Apple")))
     assert alone.live_photo is None and gates.refusal(alone, action) is None
+
+
+def test_a_videos_size_as_it_shows_from_its_track_header(tmp_path: Path) -> None:
+    wide = samples.video(tmp_path / "wide.mp4", size=(640, 360), seconds=0.5)
+    turned = tmp_path / "upright.mp4"  # a phone held upright: landscape frames with a 90° display matrix
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wide), "-c", "copy", "-metadata:s:v", "rotate=90", str(turned)], check=True)
+    assert exiftool(turned, "-Rotation")["Rotation"] in (90, 270)  # (ffmpeg and exiftool count the turn in opposite senses)
+    assert (gates.probe_path(wide).width, gates.probe_path(wide).height) == (640, 360)
+    assert (gates.probe_path(turned).width, gates.probe_path(turned).height) == (360, 640)
+    unfinished = samples.corrupt_copy(wide, tmp_path / "unfinished.mp4", keep_bytes=wide.stat().st_size // 2)  # moov is at the end
+    assert gates.refusal(gates.probe_path(unfinished), "reencode_video").startswith("not transformed: truncated file")

@@ -227,6 +227,20 @@ def test_the_editor_takes_a_quality_rule_without_an_age(exapp):
     assert post(base, "bob", "/rules/delete", {"name": "Smaller photos", "owner": "mine"}).status_code == 200
 
 
+def test_the_editor_takes_a_video_rule_and_a_strip_that_deletes_the_version(exapp):
+    base, _ = exapp
+    video = {"name": "Videos to 720p", "action": "reencode_video", "max_lines": "720", "codec": "hevc", "minutes_per_day": "30", "owner": "mine"}
+    strip = {"name": "No trace", "action": "strip_location", "delete_previous_version": "1", "owner": "mine"}
+    for fields in (video, strip):
+        assert post(base, "bob", "/rules/save", fields).status_code == 200
+    edit = get(base, "bob", edit="Videos to 720p", owner="mine").text
+    assert "id='max_lines' name='max_lines' value='720'" in edit and "<option value='hevc' selected>" in edit
+    assert "id='minutes_per_day' name='minutes_per_day' value='30.0'" in edit
+    assert "name='delete_previous_version' value='1' checked" in get(base, "bob", edit="No trace", owner="mine").text
+    for name in ("Videos to 720p", "No trace"):
+        assert post(base, "bob", "/rules/delete", {"name": name, "owner": "mine"}).status_code == 200
+
+
 def test_bad_rules_are_refused_with_the_problem_named_and_nothing_saved(exapp):
     base, _ = exapp
     for fields, words in [({"name": ""}, "needs a name"), ({"action": "archive", "archive_to": "../x"}, "archive_to must name a folder"),

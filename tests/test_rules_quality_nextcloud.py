@@ -7,7 +7,9 @@ killed before and after its PUT, settled by the next one."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -51,6 +53,7 @@ CAPS = runner.Caps(max_files=100, max_percent=100.0)
 HEIC, BIG, SHARED = f"{LIBRARY}/2024/03/IMG_1000.HEIC", f"{LIBRARY}/2024/03/IMG_1001.jpg", f"{LIBRARY}/Shared/Trip/IMG_1002.jpg"
 WAITING = f"{LIBRARY}/IMG_1005.HEIC"  # uploaded by iOS, not organised yet: quality rules wait for the organiser
 VIDEO = f"{LIBRARY}/2024/03/VID_1006.mp4"
+WIDE = [f"{LIBRARY}/2024/03/VID_1007.mp4", f"{LIBRARY}/2024/03/VID_1008.mp4"]  # 360p: above a 240p rule
 MOTION, LIVE = f"{LIBRARY}/2024/03/PXL_1004.MP.jpg", f"{LIBRARY}/2024/03/IMG_1003.HEIC"
 
 
@@ -71,6 +74,8 @@ def nextcloud(tmp_path: Path):
     samples.heic(mine / LIVE, exif=Exif(date_time_original="2024:03:02 10:00:00"), size=(320, 240), seed=4)
     samples.video(mine / f"{LIBRARY}/2024/03/IMG_1003.MOV", apple_creationdate="2024-03-02T10:00:01+0100")
     samples.video(mine / VIDEO, seconds=0.5)
+    for n, path in enumerate(WIDE, 7):
+        samples.video(mine / path, apple_creationdate=f"2024-03-02T10:00:0{n}+0100", size=(640, 360), seconds=1.0)
     (mine / "InstantUpload").mkdir()
     for path in mine.rglob("*"):
         if path.is_file():
@@ -213,8 +218,52 @@ def test_an_undo_leaves_a_file_changed_since_the_run(nextcloud, tmp_path: Path) 
     assert jpeg.exists() and not nextcloud.files.trash and any("changed since the run made it" in n for n in notes), notes
 
 
-def test_videos_are_not_re_encoded_on_nextcloud_yet_and_the_preview_says_so(nextcloud, tmp_path: Path) -> None:
-    rules = load_rules('[[rules]]\nname = "Videos to 720p"\naction = "reencode_video"\nmax_lines = 720\n')
+def test_videos_above_the_rule_are_re_encoded_within_the_daily_budget_with_the_original_as_a_version(nextcloud, tmp_path: Path) -> None:
+    rules = load_rules('[[rules]]\nname = "Videos to 240p"\naction = "reencode_video"\nmax_lines = 240\n'
+                       'min_saving_percent = 0\nminutes_per_day = 0.001\n')
+    before = files(nextcloud)
+    ids = {p: nextcloud.files.file_id(USER, p) for p in WIDE}
     nc = backend(nextcloud, tmp_path)
-    [verdict] = [v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts if v.facts.path == VIDEO]
-    assert verdict.action == "skip" and "local mode only" in verdict.reason
+    preview = {v.facts.path: v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts}
+    assert set(preview) == set(WIDE), "the 48-line clip and the live video are not above 240p (read from the track header)"
+    assert "360p to 240p in H264" in preview[WIDE[0]].reason and "the original is kept as a labelled version" in preview[WIDE[0]].reason
+
+    report = run(nextcloud, tmp_path, rules)
+
+    outcome = {v.facts.path: v for v in report.outcome}
+    assert [outcome[p].action for p in WIDE] == ["reencode_video", "skip"], report.outcome
+    assert "encoding time for videos" in outcome[WIDE[1]].reason, "one video, then the day's budget is spent"
+    encoded = nextcloud.files.root / USER / WIDE[0]
+    read = subprocess.run(["exiftool", "-j", "-n", "-ImageHeight", "-CreationDate", str(encoded)], capture_output=True, text=True)
+    tags = json.loads(read.stdout)[0]
+    assert tags["ImageHeight"] == 240 and tags["CreationDate"] == "2024:03:02 10:00:07+01:00", "the date with its offset kept"
+    assert nextcloud.files.versions[ids[WIDE[0]]][str(MTIME)] == [before[WIDE[0]], LABEL]
+    assert files(nextcloud)[WIDE[1]] == before[WIDE[1]]
+
+    runner.undo(backend(nextcloud, tmp_path), report.journal)
+
+    assert files(nextcloud)[WIDE[0]] == before[WIDE[0]]
+
+
+def test_strip_location_may_delete_the_version_that_still_holds_it_when_the_rule_asks(nextcloud, tmp_path: Path) -> None:
+    rules = load_rules('[[rules]]\nname = "No location, no trace"\nfolders = ["Photos/Shared/**"]\naction = "strip_location"\n'
+                       'delete_previous_version = true\n')
+    plain = [r for r in RULES if r.action == "strip_location"]
+    file_id = nextcloud.files.file_id(USER, SHARED)
+    nc = backend(nextcloud, tmp_path)
+    [offered] = [v for v in runner.preview(nc, plain, Scope.of(LIBRARY, INBOXES, plain), time.time()).verdicts if v.facts.path == SHARED]
+    assert "delete_previous_version = true deletes the version this run makes" in offered.reason, "the server allows it: offered"
+    [verdict] = [v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts if v.facts.path == SHARED]
+    assert "deleted for good (cannot be undone)" in verdict.reason and "the original is kept" not in verdict.reason
+
+    report = run(nextcloud, tmp_path, rules)
+
+    assert [v.facts.path for v in report.done] == [SHARED], report.outcome
+    assert str(MTIME) not in nextcloud.files.versions.get(file_id, {}), "the version with the location is gone"
+    notes = runner.undo(backend(nextcloud, tmp_path), report.journal)
+    assert any("nothing to put back" in n for n in notes), notes
+
+    nextcloud.files.versioning = False  # versions off: nothing to delete, the original stays in Originals/ and the preview says so
+    [kept] = [v for v in runner.preview(backend(nextcloud, tmp_path), rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts
+              if v.facts.path == SHARED]
+    assert "this server does not let apps delete versions" in kept.reason and "kept in Photos/Originals/" in kept.reason, kept.reason

@@ -21,12 +21,14 @@ from mobile_backups.nextcloud.rules_quality import LABEL
 from mobile_backups.nextcloud.rules_state import RulesState
 from mobile_backups.rules import runner
 from mobile_backups.rules.match import Scope
+from mobile_backups.rules.model import load_rules
 from mobile_backups.rules.quality import verify
 from test_rules_quality_nextcloud import MARCH, MTIME, RULES  # the same dates and rules as in CI
 
+from .nextcloud import wait_until
 from .test_live_photos import link_as_the_ios_app, props
 from .test_nextcloud import live_photo
-from .test_rules_nextcloud import ANY_SHARE, INBOXES, LIBRARY, quiet, state, store_for, trash_ids
+from .test_rules_nextcloud import ANY_SHARE, INBOXES, LIBRARY, quiet, state, store_for, switched_on, trash_ids
 
 VERSIONS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
             "<d:getcontentlength/><nc:version-label/></d:prop></d:propfind>")
@@ -122,3 +124,51 @@ def test_quality_rules_convert_beside_rewrite_into_labelled_versions_skip_motion
     assert jpeg not in account.tree(LIBRARY) and props(account, f"{month}/IMG_1001.jpg") and \
         any(location == jpeg for location in trash_ids(account).values()), "the JPEG went to the trash bin"
     assert account.tree(LIBRARY)[f"{month}/IMG_1001.jpg"].mtime == MTIME, "the restored version has the original's time"
+
+
+def test_a_video_above_the_rule_is_re_encoded_with_its_original_as_a_labelled_version_and_undone(account, exapp, tmp_path: Path):
+    quiet(account)
+    month = f"{LIBRARY}/2024/03"
+    clip = samples.video(tmp_path / "VID_2001.mp4", apple_creationdate="2024-03-02T10:00:07+0100", size=(640, 360), seconds=1.0)
+    account.mkdirs(month)
+    account.put(f"{month}/{clip.name}", clip.read_bytes(), MTIME)
+    path = f"{month}/{clip.name}"
+    before = state(account, [path])
+    rules = load_rules('[[rules]]\nname = "Videos to 240p"\naction = "reencode_video"\nmax_lines = 240\nmin_saving_percent = 0\n')
+    guard = RulesState(tmp_path / "rules.sqlite").guard(account.user)
+    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES, guard=guard, work=tmp_path / "work")
+
+    report = runner.run(backend, rules, Scope.of(LIBRARY, INBOXES, rules), time.time(), tmp_path / "journals", caps=ANY_SHARE, guard=guard)
+    backend.close()
+
+    assert [v.facts.path for v in report.done] == [path], [(v.facts.path, v.action, v.reason) for v in report.outcome]
+    encoded = tmp_path / "encoded.mp4"
+    encoded.write_bytes(account.get(path))
+    tags = json.loads(subprocess.run(["exiftool", "-j", "-n", str(encoded)], capture_output=True, text=True, check=True).stdout)[0]
+    assert tags["ImageHeight"] == 240 and tags["CreationDate"] == "2024:03:02 10:00:07+01:00", "the date with its offset kept"
+    assert versions(account, path)[str(MTIME)] == (before[path][1], LABEL)
+
+    notes = runner.undo(NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES, guard=guard, work=tmp_path / "work"), report.journal, guard)
+
+    assert state(account, [path]) == before, notes
+
+
+def test_a_switched_on_quality_rule_converts_a_new_upload_after_organising_it(account, exapp, tmp_path: Path):
+    """At upload, through the ExApp as it runs: the phone uploads a HEIC into InstantUpload, the organiser moves it
+    into the library, and once that batch is over the switched-on rule writes the JPEG beside it."""
+    switched_on(account, {"name": "HEIC as JPEG too", "action": "convert", "formats": "heic", "quality": "90", "owner": "mine"})
+    heic = samples.phone_photo(tmp_path / "IMG_3000.HEIC", "heic", exif=MARCH, size=(320, 240), seed=30)
+    account.mkdirs("InstantUpload")
+    account.put(f"InstantUpload/{heic.name}", heic.read_bytes(), MTIME)
+    organised, made = f"{LIBRARY}/2024/03/IMG_3000.HEIC", f"{LIBRARY}/2024/03/IMG_3000.jpg"
+
+    uploaded = time.monotonic()
+    wait_until("the HEIC organised", lambda: organised in account.tree(LIBRARY) or None, 60)
+    moved = time.monotonic()
+    wait_until("the JPEG beside it", lambda: made in account.tree(LIBRARY) or None, 120, lambda: exapp.log_text()[-3000:])
+    print(json.dumps({"organised after s": round(moved - uploaded, 1), "JPEG beside it after s": round(time.monotonic() - uploaded, 1)}))
+
+    tree = account.tree(LIBRARY)
+    assert tree[made].mtime == MTIME and organised in tree and "InstantUpload/IMG_3000.HEIC" not in account.tree()
+    [journal] = (exapp.storage / "rules-journals" / account.user).glob("run-*.jsonl")
+    assert json.loads(journal.read_text().splitlines()[0])["trigger"] == "upload"

@@ -133,7 +133,8 @@ class App:
         self.state = AppState(storage / "state.sqlite")
         self.backlogs = Backlogs(self.state, self.queue)
         self.rules = RulesService(self)
-        self.organiser = Organiser(self.store, self.queue, storage, self.config_for, self.batch_done, active=self.enabled, user_gone=self.user_gone)
+        self.organiser = Organiser(self.store, self.queue, storage, self.config_for, self.batch_done, active=self.enabled, user_gone=self.user_gone,
+                                   on_placed=self.rules.uploaded)
         self._configs: dict[str, tuple[float, UserConfig, AdminConfig]] = {}
         self._admin: tuple[float, AdminConfig] | None = None
         self._threads: list[threading.Thread] = []
@@ -169,7 +170,7 @@ class App:
             self.backlogs.enabled(before_it_remembered=True)  # enabled by a version that did not note when: all is new
             self._set_enabled(True)
             self.sweeper.catch_up()  # what was uploaded while it was down (or being upgraded) is looked for now
-        for target in (self.organiser.run, self.sweeper.run, self.rules.schedule_forever):
+        for target in (self.organiser.run, self.sweeper.run, self.rules.schedule_forever, self.rules.at_upload_forever):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)

@@ -25,6 +25,7 @@ from ..rules.facts import FileFacts, kinds_of
 from ..rules.match import Scope, Verdict
 from ..rules.model import Rule, RulesError
 from ..rules.runner import Backend, Caps, Report, RunStopped
+from ..store import Unavailable
 from . import rules_settings as rs
 from .rules_backend import NextcloudRulesBackend
 from .rules_state import ADMIN, RulesState
@@ -39,6 +40,8 @@ CHECK_EVERY = 300.0  # how often the scheduler looks whether a user's daily run 
 SAMPLES = 20
 SPARED_SAMPLES = 5  # of the 20 samples, up to this many files a rule spares or cannot judge
 MAX_CHART_MONTHS = 60  # months without files are shown as empty up to this span
+UPLOADS_PER_RUN = 500  # placed uploads one run at upload looks at (the rest wait for the next)
+UPLOADS_LOOK_EVERY = 5.0  # seconds between looks for placed uploads whose batch is over (a query of the app's SQLite)
 
 
 def backend_factory(app: App) -> BackendFactory:
@@ -106,6 +109,29 @@ class Announced:
         return getattr(self._backend, name)
 
 
+class AfterOrganising:
+    """A Backend for a run at upload: it offers only the files just placed (told to the Nextcloud backend too,
+    so that it reads nothing of the others), and each action waits while files wait to be organised."""
+
+    def __init__(self, backend: Backend, paths: frozenset[str], organising: Callable[[], bool], stop: threading.Event) -> None:
+        self._backend, self._paths, self._organising, self._stop = backend, paths, organising, stop
+        if hasattr(backend, "only"):
+            backend.only = paths
+
+    def files(self, scope: Scope, rules: list[Rule], now: float) -> Iterator[FileFacts]:
+        return (f for f in self._backend.files(scope, rules, now) if f.path in self._paths)
+
+    def recheck(self, verdict: Verdict) -> tuple[FileFacts | None, str | None]:
+        while self._organising() and not self._stop.wait(1.0):
+            pass
+        if self._stop.is_set():
+            return None, "the app is stopping: the next run takes it"
+        return self._backend.recheck(verdict)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._backend, name)
+
+
 def file_key(facts: FileFacts) -> int | str:
     return facts.file_id if facts.file_id is not None else facts.path
 
@@ -166,6 +192,7 @@ class RulesService:
         self.state = RulesState(app.storage / "rules.sqlite")
         self.journals = app.storage / "rules-journals"
         self._runs = threading.Lock()  # one run at a time: a page click and the schedule do not race
+        self._settled: set[str] = set()  # users whose runs a kill interrupted were finished by this process
 
     # --- settings ------------------------------------------------------------------------
 
@@ -319,22 +346,46 @@ class RulesService:
 
     # --- runs -------------------------------------------------------------------------------
 
+    def _settle(self, user: str, backend: Backend) -> None:
+        """Once per process and user, under the run lock: finish the runs a kill interrupted (what happened is
+        journalled, what did not is forgotten), then drop the quality work copies that nothing refers to any more."""
+        if user in self._settled:
+            return
+        for path in sorted((self.journals / user).glob("run-*.jsonl")):
+            if runner.unfinished(path):
+                for note in runner.finish(backend, path, self.state.guard(user)):
+                    log.warning("%s: %s", user, note)
+        work = getattr(getattr(backend, "quality", None), "work", None)
+        if isinstance(work, Path) and work.is_dir():
+            for leftover in work.iterdir():
+                leftover.unlink(missing_ok=True)
+        self._settled.add(user)
+
     def _run(self, user: str, applied: list[Applied], backend: Backend, confirm: bool, kind: str, now: float) -> Outcome:
         caps = self.caps()
         _, last_library, _ = self.state.schedule(user)
         rules = [a.rule for a in applied]
         outcome = Outcome(rules=applied)
         with self._runs:
+            self._settle(user, backend)
             try:
                 report = runner.run(backend, rules, self.scope_for(user, rules), now, self.journals / user, confirm=confirm,
                                     caps=Caps(caps.max_files, caps.max_percent), last_library=last_library,
                                     guard=self.state.guard(user), user=user, trigger=kind)
             except RunStopped as stop:
                 outcome.stopped, outcome.confirmable = str(stop), stop.confirmable
-                self.state.put_schedule(user, stopped={"reason": str(stop), "confirmable": stop.confirmable, "time": now, "kind": kind})
+                if kind != "upload":  # the page shows a stopped run over the library, not one over new uploads
+                    self.state.put_schedule(user, stopped={"reason": str(stop), "confirmable": stop.confirmable, "time": now, "kind": kind})
                 log.warning("rules of %s stopped before acting: %s", user, stop)
                 return outcome
-            self.state.put_schedule(user, library=report.library_left, stopped=None)
+            finally:
+                close = getattr(backend, "close", None)
+                if callable(close):
+                    close()  # the transforms' worker processes
+            if kind == "upload":
+                self.state.put_schedule(user, library=report.library_left)
+            else:
+                self.state.put_schedule(user, library=report.library_left, stopped=None)
         outcome.report = report
         outcome.notes = report.notes
         if report.journal:
@@ -379,6 +430,52 @@ class RulesService:
             for a in acting:
                 self.state.put_notice(user, a.rule.name, None)  # the next batch gets its own notice
         return outcome
+
+    def uploaded(self, user: str, paths: list[str]) -> None:
+        """The organiser placed these media files in the library: the quality rules look at them once the batch is over."""
+        self.state.add_uploads(user, paths)
+
+    def at_upload(self, user: str, now: float) -> Outcome | None:
+        """Quality rules at upload: every switched-on quality rule on the media placed since the last look (those
+        its folders and formats take), without a notice or the caps: its owner switched it on, after its preview,
+        for what comes. The library is the on-demand run's and the schedule's. None when nothing waited."""
+        paths = self.state.uploads(user, UPLOADS_PER_RUN)
+        if not paths:
+            return None
+        applied = [a for a in self.rules_for(user) if a.acts and not a.rule.is_retention]
+        if not applied:
+            self.state.drop_uploads(user)
+            return None
+        backend = AfterOrganising(self.backend_for(user), frozenset(paths), self._organising, self.app.organiser.stop)
+        try:
+            outcome = self._run(user, applied, backend, True, "upload", now)
+        except Unavailable:
+            raise  # no answer: they wait for the next look
+        except Exception:
+            self.state.drop_uploads(user, paths)  # a failure is logged once: the on-demand run and the schedule still see them
+            raise
+        self.state.drop_uploads(user, paths)
+        return outcome
+
+    def _organising(self) -> bool:
+        return self.app.queue.next_due_in() == 0.0
+
+    def at_upload_forever(self) -> None:
+        """Every UPLOADS_LOOK_EVERY s: the users whose batch is over (nothing left to organise, notified) and whose
+        placed uploads wait, one after the other."""
+        stop = self.app.organiser.stop
+        while not stop.wait(UPLOADS_LOOK_EVERY):
+            if not self.app.enabled.is_set():
+                continue
+            for user in self.state.users_with_uploads():
+                if stop.is_set() or self.app.queue.pending(user) or self.app.queue.batch(user) is not None:
+                    continue  # organising first: its batch is not over
+                try:
+                    self.at_upload(user, time.time())
+                except Unavailable as err:
+                    log.info("quality rules at upload for %s wait: %s", user, err, extra={"nextcloud": False})
+                except Exception as err:  # one user's failure does not stop the others
+                    log.warning("quality rules at upload for %s failed: %s", user, err)
 
     def _announce(self, user: str, a: Applied, backend: Backend, now: float, zone: object, caps: rs.Choices) -> Notice | None:
         """One notification for the rule's next batch: what it will take on the due date."""

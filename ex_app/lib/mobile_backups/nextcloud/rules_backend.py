@@ -356,6 +356,10 @@ class NextcloudRulesBackend:
         self._trash: dict[int, tuple[str, str]] | None = None  # file id -> (trash item name, original location)
         self.guard = guard
         self.quality = NextcloudQuality(self, work or Path(tempfile.gettempdir()) / "mobile-backups-quality" / store.user)
+        self.only: frozenset[str] | None = None  # when set, the only paths a listing offers (a run at upload: the new files)
+
+    def close(self) -> None:
+        self.quality.close()  # the transforms' worker processes, if any were started
 
     # --- candidates ------------------------------------------------------------------------
 
@@ -380,7 +384,7 @@ class NextcloudRulesBackend:
         originals = posixpath.join(self.library, ORIGINALS)
         sizes = self.guard.sizes() if transforms and self.guard is not None else set()
         for file_id, (path, props) in sorted(found.items(), key=lambda item: item[1][0]):
-            if within(path, originals):
+            if within(path, originals) or (self.only is not None and path not in self.only):
                 continue  # the originals of rewrites: never looked at
             facts = self._facts(path, props, peers)
             if transforms and facts.extra.get("mimetype") in mimes_for(frozenset()):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
 
-from ..rules.model import ACTIONS, AGE_FROM, EXEMPTIONS, FORMATS, KINDS
+from ..rules.model import ACTIONS, AGE_FROM, CODECS, EXEMPTIONS, FORMATS, KINDS
 from . import pages
 from .rules_app import Applied
 from .rules_settings import PERSONAL_RULES_DEFAULTS
@@ -181,7 +181,8 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         + _input("name", "Name", table.get("name", ""))
         + f"<div><label for='action'>Action</label>{_select('action', ACTIONS, str(table.get('action', 'trash')))}"
         "<p class='hint'>trash: the trash bin (restorable); archive: move to a folder; tag: a system tag. Never a permanent delete. "
-        "Quality: convert (a JPEG beside the HEIC), downscale, reencode, strip_location (the original is kept as a version).</p></div>"
+        "Quality: convert (a JPEG beside the HEIC), downscale, reencode, strip_location, reencode_video (the original is kept as a "
+        "version). Switched on, a quality rule also acts on new uploads once they are organised.</p></div>"
         + _input("older_than_days", "Older than (days)", table.get("older_than_days", 30), "number")
         + f"<div><label for='age_from'>Age from</label>{_select('age_from', AGE_FROM, str(table.get('age_from', 'capture')))}</div>"
         + _input("folders", "Folders (globs, comma-separated)", ", ".join(table.get("folders", [])), hint="empty: the library and the inboxes; e.g. Photos/**")  # type: ignore[arg-type]
@@ -194,8 +195,13 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         + _input("larger_than_mp", "Above megapixels (downscale)", table.get("larger_than_mp", ""))
         + _input("to_mp", "To megapixels (downscale)", table.get("to_mp", ""))
         + _input("larger_than_mb", "Above MB (reencode)", table.get("larger_than_mb", ""))
-        + _input("min_saving_percent", "Minimum saving % (downscale, reencode)", table.get("min_saving_percent", ""))
+        + _input("min_saving_percent", "Minimum saving % (downscale, reencode, videos)", table.get("min_saving_percent", ""))
+        + _input("max_lines", "Videos above lines, to them (reencode_video)", table.get("max_lines", ""), hint="e.g. 1080")
+        + f"<div><label for='codec'>Video codec (reencode_video)</label>{_select('codec', CODECS, str(table.get('codec', 'h264')))}</div>"
+        + _input("minutes_per_day", "Encoding minutes a day (reencode_video)", table.get("minutes_per_day", ""))
         + owner_field + "</div>"
+        f"<label><input type='checkbox' name='delete_previous_version' value='1'{' checked' if table.get('delete_previous_version') else ''}> "
+        "strip_location: then delete the version that still holds the location (for good; only where the server allows it)</label>"
         f"<fieldset><legend>Kinds (none ticked: every photo and video)</legend>{_checks('kinds', KINDS, table.get('kinds', []))}"  # type: ignore[arg-type]
         f"<label><input type='checkbox' name='duplicates' value='1'{' checked' if table.get('duplicates') else ''}> only duplicates left in an inbox</label></fieldset>"
         f"<fieldset><legend>Formats, by content (quality rules; none ticked: every format the action takes)</legend>{_checks('formats', FORMATS, table.get('formats', []))}</fieldset>"  # type: ignore[arg-type]

@@ -30,8 +30,8 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
@@ -40,9 +40,9 @@ from xml.sax.saxutils import escape
 from ..core.source import BlockReader
 from ..rules.facts import FileFacts
 from ..rules.local import format_of, gated
-from ..rules.local_quality import options
+from ..rules.local_quality import Transforms
 from ..rules.match import Scope, Verdict, below_library
-from ..rules.quality import gates, pool
+from ..rules.quality import gates
 from ..rules.runner import LeftAlone
 from ..store import LocalStore
 from .store import DAV, NC, DavError
@@ -54,10 +54,11 @@ ORIGINALS = "Originals"  # <library>/Originals/…: originals of rewrites where 
 LABEL = "Original, before Mobile Backups"
 # What a quality rule may take, by the server's mime type (a first filter: the format is read from the content)
 MIMES = {"photo": ("image/heic", "image/heif", "image/jpeg"), "video": ("video/quicktime", "video/mp4")}
-NOT_HERE = {"reencode_video": "videos are re-encoded in local mode only for now (python -m mobile_backups rules): left as it is"}
 VERSION_PROPS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
                  "<d:getcontentlength/><nc:version-label/></d:prop></d:propfind>")
 MAX_COUNTER = 100
+WORK_ROOM = 3  # a work copy, the result (at most as large, or a JPEG beside a HEIC), and room to spare
+MIN_FREE = 512 * 1024 * 1024  # the app's storage also holds its queue and journals
 
 
 def mimes_for(kinds: frozenset[str]) -> tuple[str, ...]:
@@ -75,7 +76,11 @@ class NextcloudQuality:
 
     def __init__(self, backend: NextcloudRulesBackend, work: Path) -> None:
         self.backend, self.store, self.work = backend, backend.store, work
-        self._versions: bool | None = None
+        self._files: dict | None = None
+        self.transforms = Transforms(backend.guard, nice=5)  # below organising: transforming never delays it
+
+    def close(self) -> None:
+        self.transforms.close()
 
     # --- the preview ----------------------------------------------------------------------
 
@@ -86,19 +91,28 @@ class NextcloudQuality:
             reader = BlockReader(source, seconds=gates.PROBE_SECONDS, max_bytes=gates.PROBE_BYTES)
             probe = gates.probe(reader)
             kind = format_of(reader.pread(0, 32)) if probe.problem is None else None
-        facts = gated(replace(facts, format=kind), probe, actions, NOT_HERE)
+        facts = gated(replace(facts, format=kind), probe, actions)
         if actions - {"convert"}:
             keeps = "as a labelled version" if self.versions_on() else f"in {self.originals(facts.path)}"
             facts = replace(facts, extra={**facts.extra, "keeps_original": keeps})
+        if "strip_location" in actions:
+            facts = replace(facts, extra={**facts.extra, "version_deletion": self.versions_deletable()})
         return facts
 
-    def versions_on(self) -> bool:
-        """Whether files_versions is enabled (its `files.versioning` capability), asked once per run."""
-        if self._versions is None:
+    def _files_capabilities(self) -> dict:
+        """The server's `files` capabilities (files_versions' among them), asked once per run."""
+        if self._files is None:
             data = self.store.ocs("GET", "/ocs/v1.php/cloud/capabilities")
-            files = (data.get("capabilities") or {}).get("files") or {} if isinstance(data, dict) else {}
-            self._versions = bool(files.get("versioning"))
-        return self._versions
+            self._files = (data.get("capabilities") or {}).get("files") or {} if isinstance(data, dict) else {}
+        return self._files
+
+    def versions_on(self) -> bool:
+        """Whether files_versions is enabled (its `files.versioning` capability)."""
+        return bool(self._files_capabilities().get("versioning"))
+
+    def versions_deletable(self) -> bool:
+        """Whether a version may be deleted (`files.version_deletion`): strip location may then delete the one it made."""
+        return self.versions_on() and bool(self._files_capabilities().get("version_deletion"))
 
     def originals(self, path: str) -> str:
         library = self.backend.library
@@ -113,13 +127,17 @@ class NextcloudQuality:
         if node is None or (node.size, node.file_id) != (now.size, now.file_id):
             return None, "changed since the listing"
         self.work.mkdir(parents=True, exist_ok=True)
+        room = shutil.disk_usage(self.work).free
+        if room < WORK_ROOM * now.size + MIN_FREE:
+            return None, (f"the app's storage has {room / 1e6:,.0f} MB free, too little for a work copy of this "
+                          f"{now.size / 1e6:,.0f} MB file and its result: left as it is")
         local = self.work / f"{now.file_id}.original"
         digest, total = self._download(now.path, local)
         if total != now.size:
             local.unlink(missing_ok=True)
             return None, "changed while it was read"
         guard = self.backend.guard
-        refusal = NOT_HERE.get(verdict.action) or gates.refusal(gates.probe_path(local), verdict.action) or (guard.transformed(digest, verdict.rule.name) if guard else None)
+        refusal = gates.refusal(gates.probe_path(local), verdict.action) or (guard.transformed(digest, verdict.rule.name) if guard else None)
         if refusal:
             local.unlink(missing_ok=True)
             return None, refusal
@@ -129,6 +147,7 @@ class NextcloudQuality:
             plan["output"] = self._free(posixpath.splitext(now.path)[0] + ".jpg")
         else:
             plan["keep"] = "version" if self.versions_on() else "originals"
+            plan["delete_version"] = verdict.rule.delete_previous_version and self.versions_deletable()
             plan["originals"] = self._free(self.originals(now.path))
         return replace(now, hash=digest, extra={**now.extra, "journal": plan}), None
 
@@ -161,11 +180,11 @@ class NextcloudQuality:
         try:
             change = self._written(verdict, plan)
         except LeftAlone:
-            self._clean(plan)  # the file on the server is as it was: the work copy is not needed
+            self._not_written(plan)
             raise
         except OSError:
             if not self._landed(verdict, plan):  # an answer lost after the server wrote the file is not a failure
-                self._clean(plan)
+                self._not_written(plan)
                 raise
             change = "written (the server's answer was lost)"
         if verdict.action == "convert":
@@ -184,11 +203,7 @@ class NextcloudQuality:
         local, new = Path(str(plan["work"])), Path(str(plan["new"]))
         if not local.is_file() or sha256(local) != plan["hash"]:
             raise LeftAlone("its downloaded copy is gone or differs from what was checked: not transformed")
-        worker = pool.Worker()
-        try:
-            result = worker(partial(pool.ACTIONS[verdict.action], local, new, **options(verdict)))
-        finally:
-            worker.close()  # one worker process per file: none is left behind by a backend nobody closes
+        result = self.transforms(verdict, local, new)
         if result.skipped:
             raise LeftAlone(result.skipped)
         if verdict.action == "convert":
@@ -214,6 +229,9 @@ class NextcloudQuality:
             response = self.store.request("PUT", path, data=body, headers={**condition, "X-OC-Mtime": str(int(mtime))})  # type: ignore[call-overload]
         if response.status_code == 412:
             return False
+        if response.status_code == 413:
+            raise LeftAlone(f"the server refused {local.stat().st_size / 1e6:,.0f} MB in one upload (HTTP 413: its upload limit, "
+                            "e.g. nginx client_max_body_size): left as it is")
         if response.status_code not in (200, 201, 204):
             raise DavError(response.status_code, f"PUT {path}: HTTP {response.status_code} {response.text[:200]}")
         return True
@@ -235,6 +253,9 @@ class NextcloudQuality:
         kept = {"path": plan["path"], "hash": plan["hash"], "size": plan["size"], "mtime": plan["mtime"]}
         if plan["keep"] == "version":
             version = self._version(plan)
+            if version is not None and plan.get("delete_version"):  # the rule asks the location to go with it
+                self._dav_ok("DELETE", f"versions/{self.store.user}/versions/{plan['file_id']}/{version}", f"deleting the version {version} of {plan['path']}")
+                return kept | {"version": version, "deleted": True}
             if version is not None:
                 return kept | {"version": version}
             self._keep_in_originals(plan)
@@ -277,6 +298,18 @@ class NextcloudQuality:
         if not self._put(Path(str(plan["work"])), target, {"If-None-Match": "*"}, plan["mtime"]):
             if self.store.digest(target)[0] != plan["hash"]:
                 raise FileExistsError(f"{target} was taken meanwhile: {plan['path']} left as it is")
+
+    def _not_written(self, plan: dict[str, object]) -> None:
+        """The file on the server was not rewritten: the work copy is not needed, nor a copy this step put into
+        Originals/ while the original is still in its place (it goes to the trash bin; the next run makes its own)."""
+        kept = plan.get("originals")
+        if plan.get("keep") == "originals" and kept and self.store.exists(str(kept)):
+            try:
+                if self.store.digest(str(kept))[0] == plan["hash"] == self.store.digest(str(plan["path"]))[0]:
+                    self._delete(str(kept))
+            except OSError:
+                pass  # a copy too many in Originals/ loses nothing
+        self._clean(plan)
 
     def _clean(self, plan: dict[str, object]) -> None:
         for key in ("work", "new"):
@@ -329,6 +362,8 @@ class NextcloudQuality:
             self._delete(path)
             return f"{path}: made by the run, moved to the trash bin (the HEIC is where it was)"
         original = done["original"]
+        if original.get("deleted"):
+            return f"{path}: its original was deleted after the strip, as the rule asked (delete_previous_version): nothing to put back"
         node = self.store.stat(path)
         now = self.store.digest(path)[0] if node is not None else None
         if now == original["hash"]:
@@ -351,6 +386,11 @@ class NextcloudQuality:
         if self.store.digest(path)[0] != original["hash"]:
             raise OSError(f"{path}: not the original after the undo (sha256 differs)")
         return f"{path}: {how}, verified by sha256"
+
+    def _dav_ok(self, method: str, dav_path: str, what: str) -> None:
+        response = self.store.dav(method, dav_path)
+        if response.status_code not in (200, 204):
+            raise DavError(response.status_code, f"{what}: HTTP {response.status_code} {response.text[:200]}")
 
     def _delete(self, path: str) -> None:
         response = self.store.request("DELETE", path)

@@ -199,6 +199,10 @@ def _quality_table(form: Form, table: dict[str, object]) -> tuple[dict, dict[str
                 table[key] = int(number) if key in ("quality", "max_lines") and number.is_integer() else number
             except ValueError:
                 problems[key] = f"{key.replace('_', ' ')} must be a number, not {form.one(key)!r}"
+    if table["action"] == "reencode_video" and form.one("codec"):
+        table["codec"] = form.one("codec")
+    if table["action"] == "strip_location" and form.one("delete_previous_version"):
+        table["delete_previous_version"] = True
     if "exemptions_shown" in form.values:
         table["exemptions"] = [e for e in EXEMPTIONS if e in form.many("exemptions")]
     return table, problems

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS guard (user TEXT NOT NULL, hash TEXT NOT NULL, path T
                                   PRIMARY KEY (user, hash));
 CREATE TABLE IF NOT EXISTS made (user TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER, source TEXT NOT NULL, source_size INTEGER,
                                  path TEXT NOT NULL, rule TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (user, hash));
+CREATE TABLE IF NOT EXISTS video_time (user TEXT NOT NULL, day TEXT NOT NULL, seconds REAL NOT NULL, PRIMARY KEY (user, day));
+CREATE TABLE IF NOT EXISTS uploads (user TEXT NOT NULL, path TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (user, path));
 CREATE INDEX IF NOT EXISTS made_source ON made (user, source);
 """
 ADMIN = ""  # the owner of the admin's rules
@@ -148,6 +150,26 @@ class RulesState:
             if stopped is not False:
                 db.execute("UPDATE schedule SET stopped = ? WHERE user = ?", (json.dumps(stopped) if stopped else None, user))
 
+    # --- uploads the organiser placed, for the quality rules that act at upload ---------------------
+
+    def add_uploads(self, user: str, paths: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO uploads VALUES (?, ?, ?)", [(user, p, time.time()) for p in paths])
+
+    def uploads(self, user: str, limit: int) -> list[str]:
+        """The oldest `limit` placed uploads of the user that no quality run has looked at yet."""
+        return [p for (p,) in self._all("SELECT path FROM uploads WHERE user = ? ORDER BY time LIMIT ?", user, limit)]
+
+    def users_with_uploads(self) -> list[str]:
+        return [u for (u,) in self._all("SELECT DISTINCT user FROM uploads")]
+
+    def drop_uploads(self, user: str, paths: Sequence[str] | None = None) -> None:
+        with self._tx() as db:
+            if paths is None:
+                db.execute("DELETE FROM uploads WHERE user = ?", (user,))
+            else:
+                db.executemany("DELETE FROM uploads WHERE user = ? AND path = ?", [(user, p) for p in paths])
+
     # --- the re-upload guard (runner.Guard, per user) ------------------------------------------------
 
     def guard(self, user: str) -> UserGuard:
@@ -195,6 +217,17 @@ class UserGuard:
         if rows:
             return f"already transformed by this rule on {time.strftime('%Y-%m-%d', time.gmtime(rows[0][1]))} ({rows[0][0]})"
         return None
+
+    def video_seconds(self, day: str) -> float:
+        """Seconds spent encoding this user's videos on `day` (YYYY-MM-DD): the rules' daily budget."""
+        rows = self.state._all("SELECT seconds FROM video_time WHERE user = ? AND day = ?", self.user, day)
+        return float(rows[0][0]) if rows else 0.0
+
+    def spend_video_seconds(self, day: str, seconds: float) -> None:
+        with self.state._tx() as db:
+            db.execute("DELETE FROM video_time WHERE user = ? AND day < ?", (self.user, day))
+            db.execute("INSERT INTO video_time VALUES (?, ?, ?) ON CONFLICT (user, day) DO UPDATE SET seconds = seconds + excluded.seconds",
+                       (self.user, day, seconds))
 
     def sizes(self) -> set[int]:
         """The sizes of what was taken or made: only files of these sizes need hashing to be recognised."""

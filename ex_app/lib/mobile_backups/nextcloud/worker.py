@@ -200,7 +200,7 @@ def inbox_of(path: str, config: UserConfig, extra: str | None = None) -> str | N
 class Organiser:
     def __init__(self, store_for: Callable[[str], UserStore], queue: WorkQueue, storage: Path, config_for: Callable[[str], UserConfig],
                  on_batch: Callable[[str, Summary], None] | None = None, active: threading.Event | None = None,
-                 user_gone: Callable[[str], bool] | None = None) -> None:
+                 user_gone: Callable[[str], bool] | None = None, on_placed: Callable[[str, list[str]], None] | None = None) -> None:
         self.store_for = store_for
         self.queue = queue
         self.storage = storage
@@ -210,6 +210,7 @@ class Organiser:
         if active is None:
             self.active.set()
         self.user_gone = user_gone  # asked after a 401: whether the user no longer exists
+        self.on_placed = on_placed  # told the library paths of the media each part placed (quality rules at upload)
         self.stop = threading.Event()
         self._recovered: set[str] = set()
         self._failing = False  # a request failed for want of an answer: the next that works brings parked work back
@@ -401,14 +402,19 @@ class Organiser:
         planned = plan(store, items, settings, self._followers(store, user, config, folder, items), placer)
         moving = [n for n, (_, moves) in enumerate(planned) if moves]
         begun = dict(zip(moving, journal.begin_many([planned[n][1] for n in moving])))
+        placed: list[str] = []
         try:
             for n, (decisions, moves) in enumerate(planned):
                 begun_gid = begun.pop(n, None)
                 execute(store, journal, decisions, moves, begun_gid)
                 self._record(user, config, folder, decisions, placer, retry, actions)
+                placed += [posixpath.join(config.library, d.destination) for d in decisions
+                           if d.action in ("move", "companion") and d.destination and d.item.kind != "other"]
         finally:
             for gid in begun.values():  # never started (a failure before them): nothing of theirs moved
                 journal.done(gid, [])
+            if placed and self.on_placed is not None:
+                self.on_placed(user, placed)
 
     def _record(self, user: str, config: UserConfig, folder: str, decisions: list[Decision], placer: Placer,
                 retry: dict[str, str], actions: Counter[str]) -> None:

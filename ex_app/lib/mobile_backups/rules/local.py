@@ -26,8 +26,7 @@ import errno
 import os
 import posixpath
 import stat
-import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -45,7 +44,7 @@ from .guard import ContentGuard
 from .local_quality import ORIGINALS, LocalQuality
 from .match import Scope, Verdict, below_library
 from .model import INPUT_FORMATS, QUALITY_ACTIONS, Rule
-from .quality import gates, video
+from .quality import gates
 
 RULES_JOURNALS = "rules"  # LIBRARY/.mobile_backups/rules/: the rules runs' journals
 GUARD = "rules.sqlite"
@@ -146,8 +145,6 @@ class LocalBackend:
                 facts = duplicates.check(facts)
             if transforms and item.problem is None and (facts.format is None or facts.format in workable):  # no probe of a PNG
                 facts = gated(facts, gates.probe_path(Path(entry.path)), transforms)
-                if "reencode_video" in transforms and facts.format in ("mp4", "mov"):
-                    facts = replace(facts, lines=_video_lines(Path(entry.path)))
             if facts.hash is None and entry.size in sizes:  # of a size the guard knows: hashed to be recognised
                 try:
                     facts = replace(facts, hash=self._digest(entry.path))
@@ -325,21 +322,14 @@ class LocalBackend:
         return f"put back {source}"
 
 
-def gated(facts: FileFacts, probe: gates.Probe, actions: set[str], unavailable: Mapping[str, str] = {}) -> FileFacts:
-    """The facts with the megapixels and, per quality action, why it must leave the file alone: not available with
-    this backend (`unavailable`), or refused by the gates. The local and the Nextcloud backend both use it."""
-    refusals = {action: why for action in sorted(actions) if (why := unavailable.get(action) or gates.refusal(probe, action))}
+def gated(facts: FileFacts, probe: gates.Probe, actions: set[str]) -> FileFacts:
+    """The facts with the megapixels and, per quality action, why the gates make it leave the file alone.
+    The local and the Nextcloud backend both use it."""
+    refusals = {action: why for action in sorted(actions) if (why := gates.refusal(probe, action))}
+    if probe.format == "quicktime":  # a video: its short side as it shows
+        return replace(facts, lines=min(probe.width, probe.height) or None, extra={**facts.extra, "refusals": refusals})
     megapixels = probe.width * probe.height / 1e6 if probe.width else None
     return replace(facts, megapixels=megapixels, extra={**facts.extra, "refusals": refusals})
-
-
-def _video_lines(path: Path) -> int | None:
-    """A video's short side as it shows (ffprobe, bounded in time); None when it cannot be told."""
-    try:
-        streams = [s for s in video.probe(path).get("streams", []) if s.get("codec_type") == "video"]
-        return min(video.shown_size(streams[0])) if streams else None
-    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
-        return None
 
 
 def _renamed(name: str, stem: int, counter: int) -> str:

@@ -21,7 +21,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.layout import with_counter
 from .match import Scope, Verdict, below_library
@@ -63,17 +63,51 @@ def free(wanted: Path) -> Path:
     raise OSError(errno.EEXIST, f"no free name for {wanted} after {MAX_COUNTER} tries")
 
 
+class EncodingTime(Protocol):
+    """Where the videos' daily encoding time is kept (the guard, per user)."""
+
+    def video_seconds(self, day: str) -> float: ...
+    def spend_video_seconds(self, day: str, seconds: float) -> None: ...
+
+
+class Transforms:
+    """A verdict's transform in a worker process (time and memory bounded): photos in one worker, videos in
+    their own at low priority, within the rule's daily encoding time (kept by the guard). Both backends use it."""
+
+    def __init__(self, guard: EncodingTime | None, nice: int = 0) -> None:
+        self.guard = guard
+        self.photos = pool.Worker(nice=nice)
+        self.videos = pool.Worker(seconds=video.SECONDS + 60, nice=10)
+
+    def __call__(self, verdict: Verdict, source: Path, output: Path) -> Result:
+        job = partial(pool.ACTIONS[verdict.action], source, output, **options(verdict))
+        if verdict.action != "reencode_video":
+            return self.photos(job)
+        guard, day = self.guard, time.strftime("%Y-%m-%d")
+        budget = verdict.rule.minutes_per_day * 60
+        if guard is not None and guard.video_seconds(day) >= budget:
+            raise LeftAlone(f"today's encoding time for videos ({verdict.rule.minutes_per_day:g} min) is used up: a later run goes on")
+        started = time.monotonic()
+        try:
+            return self.videos(job)
+        finally:
+            if guard is not None:
+                guard.spend_video_seconds(day, time.monotonic() - started)
+
+    def close(self) -> None:
+        self.photos.close()
+        self.videos.close()
+
+
 class LocalQuality:
     """The quality half of `LocalBackend`: plan (at recheck), act, settle and undo one verdict."""
 
     def __init__(self, backend: LocalBackend) -> None:
         self.backend = backend
-        self.worker = pool.Worker()
-        self.videos = pool.Worker(seconds=video.SECONDS + 60, nice=10)  # its own worker, at low priority
+        self.transforms = Transforms(backend.guard)
 
     def close(self) -> None:
-        self.worker.close()
-        self.videos.close()
+        self.transforms.close()
 
     def _digest(self, path: str | Path) -> str:
         return self.backend._digest(path)
@@ -98,7 +132,7 @@ class LocalQuality:
         entry = plan["files"][0]  # type: ignore[index]
         source, output = Path(entry["from"]), Path(plan["output"])  # type: ignore[index]
         output.parent.mkdir(parents=True, exist_ok=True)
-        result = self._transform(verdict, source, output)
+        result = self.transforms(verdict, source, output)
         if result.skipped:
             raise LeftAlone(result.skipped)
         os.utime(output, (entry["mtime"], entry["mtime"]))  # type: ignore[index]
@@ -116,21 +150,6 @@ class LocalQuality:
         os.unlink(output)
         return {"made": self._made(source), "original": self._original(entry, original),
                 "destination": self.backend.rel(original), "change": change}
-
-    def _transform(self, verdict: Verdict, source: Path, output: Path) -> Result:
-        job = partial(pool.ACTIONS[verdict.action], source, output, **options(verdict))
-        if verdict.action != "reencode_video":
-            return self.worker(job)
-        guard, day = self.backend.guard, time.strftime("%Y-%m-%d")
-        budget = verdict.rule.minutes_per_day * 60
-        if guard is not None and guard.video_seconds(day) >= budget:
-            raise LeftAlone(f"today's encoding time for videos ({verdict.rule.minutes_per_day:g} min) is used up: a later run goes on")
-        started = time.monotonic()
-        try:
-            return self.videos(job)
-        finally:
-            if guard is not None:
-                guard.spend_video_seconds(day, time.monotonic() - started)
 
     def _made(self, path: Path) -> dict[str, object]:
         return {"path": str(path), "hash": self._digest(path), "size": path.stat().st_size}

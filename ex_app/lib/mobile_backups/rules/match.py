@@ -150,6 +150,8 @@ def quality_note(rule: Rule, facts: FileFacts) -> list[str]:
     """What a quality verdict should tell before it runs: what it makes, and what it costs or saves; for a rewrite,
     where the original will be kept, when the backend said so (`extra["keeps_original"]`)."""
     kept = facts.extra.get("keeps_original")
+    if rule.delete_previous_version and facts.extra.get("version_deletion"):
+        kept = None  # said by the note: it does not stay
     return _quality_note(rule, facts) + ([f"the original is kept {kept}"] if kept and rule.action in REWRITES else [])
 
 
@@ -167,7 +169,15 @@ def _quality_note(rule: Rule, facts: FileFacts) -> list[str]:
         return [f"{above} to {rule.max_lines}p in {rule.codec.upper()}, only if it saves at least {rule.min_saving_percent:g} %; "
                 f"videos run last, at low priority, {rule.minutes_per_day:g} min of encoding a day"]
     if rule.action == "strip_location":
-        return ["GPS and place names removed, pixels untouched; earlier versions and the trash still hold the location"]
+        done = "GPS and place names removed, pixels untouched"
+        deletable = facts.extra.get("version_deletion")  # the backend says whether the server lets the app delete a version
+        if rule.delete_previous_version:
+            return [f"{done}; then the version that holds the location is deleted for good (cannot be undone); "
+                    "older versions and the trash still hold it" if deletable else
+                    f"{done}; the original keeps the location: "
+                    + ("this server does not let apps delete versions" if deletable is False else "local mode keeps it in Originals/")]
+        return [f"{done}; earlier versions and the trash still hold the location"
+                + ("; delete_previous_version = true deletes the version this run makes" if deletable else "")]
     return []
 
 

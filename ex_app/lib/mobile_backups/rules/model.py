@@ -35,7 +35,7 @@ _KEYS = {
     "convert": {"formats", "to", "quality"},
     "downscale": {"formats", "larger_than_mp", "to_mp", "min_saving_percent"},
     "reencode": {"formats", "quality", "larger_than_mb", "min_saving_percent"},
-    "strip_location": {"formats"},
+    "strip_location": {"formats", "delete_previous_version"},
     "reencode_video": {"formats", "max_lines", "codec", "min_saving_percent", "minutes_per_day"},
 }
 
@@ -75,6 +75,7 @@ class Rule:
     max_lines: int = 1080  # videos: re-encoded above this many lines on the short side, to it
     codec: str = "h264"
     minutes_per_day: float = 60.0  # videos: encoding time per day (they run after everything else, at low priority)
+    delete_previous_version: bool = False  # strip location: then delete the version that still holds it (Nextcloud)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -194,6 +195,8 @@ def parse_rule(table: Mapping[str, object], position: int) -> tuple[Rule | None,
             r.problem(f"to_mp ({to_mp:g}) is above larger_than_mp ({larger:g}): that would upscale")
         rule = replace(rule, to=to or ("jpeg" if action == "convert" else None), quality=quality or (90 if action in ("convert", "reencode") else None),
                         to_mp=to_mp, larger_than_mp=larger if larger is not None else to_mp, larger_than_mb=r.number("larger_than_mb", 0))
+        if action == "strip_location":
+            rule = replace(rule, delete_previous_version=bool(r.get("delete_previous_version", bool, False)))
         if action == "reencode_video":
             codec = r.get("codec", str, "h264")
             if codec not in CODECS:

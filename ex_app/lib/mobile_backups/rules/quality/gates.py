@@ -84,6 +84,8 @@ def probe(reader: BlockReader) -> Probe:
             _jpeg(reader, found)
         elif found.format == "heif":
             _heif(reader, found)
+        elif found.format == "quicktime":
+            _quicktime(reader, found)
         if found.format in ("jpeg", "heif"):
             found.live_photo = read_media_info(reader).content_id
     except (OverBudget, CorruptMedia) as err:
@@ -91,6 +93,30 @@ def probe(reader: BlockReader) -> Probe:
     except Exception as err:  # a hostile file must never stop a run
         found.problem = f"unreadable {found.format}: {type(err).__name__}: {err}"
     return found
+
+
+def _quicktime(reader: BlockReader, found: Probe) -> None:
+    """A video's size as it shows: the largest track header's width and height (16.16 fixed point), turned by its
+    matrix (a phone held upright records landscape with a 90° matrix). Audio tracks have none."""
+    top = {kind: (payload, end) for kind, payload, end in boxes(reader, 0, reader.size)}
+    if b"moov" not in top:
+        raise CorruptMedia("corrupt video: no 'moov' box (the recording was not finished)")
+    for kind, payload, end in boxes(reader, *top[b"moov"]):
+        if kind != b"trak":
+            continue
+        header = next(((p, e) for k, p, e in boxes(reader, payload, end) if k == b"tkhd"), None)
+        if header is None:
+            continue
+        data = small_box(reader, *header)
+        at = 88 if data[:1] == b"\x01" else 76  # where width and height start (version 1 has 64-bit times)
+        if len(data) < at + 8:
+            raise CorruptMedia("corrupt video: a track header is too short")
+        a, b = struct.unpack(">ii", data[at - 36 : at - 28])
+        width, height = (v >> 16 for v in struct.unpack(">II", data[at : at + 8]))
+        if a == 0 and b != 0:
+            width, height = height, width
+        if width * height > found.width * found.height:
+            found.width, found.height = width, height
 
 
 def probe_path(path: Path) -> Probe:
