@@ -267,3 +267,19 @@ def test_strip_location_may_delete_the_version_that_still_holds_it_when_the_rule
     [kept] = [v for v in runner.preview(backend(nextcloud, tmp_path), rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts
               if v.facts.path == SHARED]
     assert "this server does not let apps delete versions" in kept.reason and "kept in Photos/Originals/" in kept.reason, kept.reason
+
+
+def test_a_preview_reads_a_bounded_number_of_files_and_the_run_still_checks_each_by_content(nextcloud, tmp_path: Path) -> None:
+    rules = [r for r in RULES if r.action == "downscale"]
+    before = files(nextcloud)
+    nc = backend(nextcloud, tmp_path)
+    nc.preview_probes = 0  # a big library: nothing is read for the preview
+
+    shown = {v.facts.path: v for v in runner.preview(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts}
+
+    assert shown[MOTION].action == "downscale" and "not read in the preview" in shown[MOTION].reason, "by its mime type only"
+    assert not any(method == "GET" and path.startswith("/remote.php/dav/files/") for method, path, _ in nextcloud.requests), "no file read"
+    report = runner.run(nc, rules, Scope.of(LIBRARY, INBOXES, rules), time.time(), tmp_path / "journals", caps=CAPS, guard=nc.guard)
+    outcome = {v.facts.path: v for v in report.outcome}
+    assert outcome[MOTION].action == "skip" and "motion photo" in outcome[MOTION].reason, "read before acting: the gate holds"
+    assert files(nextcloud)[MOTION] == before[MOTION] and len(files(nextcloud)[BIG]) < len(before[BIG])

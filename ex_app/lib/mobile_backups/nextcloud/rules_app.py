@@ -40,6 +40,7 @@ CHECK_EVERY = 300.0  # how often the scheduler looks whether a user's daily run 
 SAMPLES = 20
 SPARED_SAMPLES = 5  # of the 20 samples, up to this many files a rule spares or cannot judge
 MAX_CHART_MONTHS = 60  # months without files are shown as empty up to this span
+PREVIEW_PROBES = 300  # files a page's preview reads for the quality rules (two or three range requests each)
 UPLOADS_PER_RUN = 500  # placed uploads one run at upload looks at (the rest wait for the next)
 UPLOADS_LOOK_EVERY = 5.0  # seconds between looks for placed uploads whose batch is over (a query of the app's SQLite)
 
@@ -292,6 +293,8 @@ class RulesService:
             applied = [a for t in tables if (a := self._applied(t, owner if owner is not None else user, "page"))]
         rules = [replace(a.rule, enabled=True) for a in applied]
         backend = self.backend_for(user)
+        if hasattr(backend, "preview_probes"):
+            backend.preview_probes = PREVIEW_PROBES  # a big library's preview stays quick; a run reads every file it acts on
         report = runner.preview(backend, rules, self.scope_for(user, rules), time.time() if now is None else now)
         for a in applied:
             if a.owner == user or (a.owner == ADMIN and self.is_admin(user)):

@@ -357,6 +357,7 @@ class NextcloudRulesBackend:
         self.guard = guard
         self.quality = NextcloudQuality(self, work or Path(tempfile.gettempdir()) / "mobile-backups-quality" / store.user)
         self.only: frozenset[str] | None = None  # when set, the only paths a listing offers (a run at upload: the new files)
+        self.preview_probes: int | None = None  # when set, how many files one listing reads for the quality rules (a page's preview)
 
     def close(self) -> None:
         self.quality.close()  # the transforms' worker processes, if any were started
@@ -371,6 +372,7 @@ class NextcloudRulesBackend:
         active = [r for r in rules if r.enabled]
         found: dict[int, tuple[str, dict[str, ET.Element]]] = {}
         self._keep = None
+        self.quality.new_listing()
         for element in self._candidates(active, scope, now):
             props = _props(element)
             file_id = _int(_text(props, f"{OC}fileid"))

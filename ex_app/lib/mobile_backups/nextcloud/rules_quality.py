@@ -54,6 +54,7 @@ ORIGINALS = "Originals"  # <library>/Originals/…: originals of rewrites where 
 LABEL = "Original, before Mobile Backups"
 # What a quality rule may take, by the server's mime type (a first filter: the format is read from the content)
 MIMES = {"photo": ("image/heic", "image/heif", "image/jpeg"), "video": ("video/quicktime", "video/mp4")}
+MIME_FORMATS = {"image/heic": "heic", "image/heif": "heic", "image/jpeg": "jpeg", "video/quicktime": "mov", "video/mp4": "mp4"}
 VERSION_PROPS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns"><d:prop>'
                  "<d:getcontentlength/><nc:version-label/></d:prop></d:propfind>")
 MAX_COUNTER = 100
@@ -77,6 +78,7 @@ class NextcloudQuality:
     def __init__(self, backend: NextcloudRulesBackend, work: Path) -> None:
         self.backend, self.store, self.work = backend, backend.store, work
         self._files: dict | None = None
+        self._probes = 0
         self.transforms = Transforms(backend.guard, nice=5)  # below organising: transforming never delays it
 
     def close(self) -> None:
@@ -86,12 +88,21 @@ class NextcloudQuality:
 
     def gated(self, facts: FileFacts, actions: set[str]) -> FileFacts:
         """The facts with the format by content, the megapixels and the gates' refusals, from a bounded probe over
-        ranged GETs; for rewrites, where the original will be kept."""
-        with self.store.open(facts.path, facts.size) as source:
-            reader = BlockReader(source, seconds=gates.PROBE_SECONDS, max_bytes=gates.PROBE_BYTES)
-            probe = gates.probe(reader)
-            kind = format_of(reader.pread(0, 32)) if probe.problem is None else None
-        facts = gated(replace(facts, format=kind), probe, actions)
+        ranged GETs; for rewrites, where the original will be kept. Past the backend's `preview_probes` files in one
+        listing (a big library's preview must stay quick), the format is the server's mime type and the
+        file is read when acted on."""
+        limit = self.backend.preview_probes
+        if limit is not None and self._probes >= limit:
+            facts = replace(facts, format=MIME_FORMATS.get(str(facts.extra.get("mimetype"))),
+                            extra={**facts.extra, "preview_note": f"not read in the preview (it reads {limit:,} files at most): "
+                                                                  "its content is checked before anything is done"})
+        else:
+            self._probes += 1
+            with self.store.open(facts.path, facts.size) as source:
+                reader = BlockReader(source, seconds=gates.PROBE_SECONDS, max_bytes=gates.PROBE_BYTES)
+                probe = gates.probe(reader)
+                kind = format_of(reader.pread(0, 32)) if probe.problem is None else None
+            facts = gated(replace(facts, format=kind), probe, actions)
         if actions - {"convert"}:
             keeps = "as a labelled version" if self.versions_on() else f"in {self.originals(facts.path)}"
             facts = replace(facts, extra={**facts.extra, "keeps_original": keeps})
@@ -105,6 +116,9 @@ class NextcloudQuality:
             data = self.store.ocs("GET", "/ocs/v1.php/cloud/capabilities")
             self._files = (data.get("capabilities") or {}).get("files") or {} if isinstance(data, dict) else {}
         return self._files
+
+    def new_listing(self) -> None:
+        self._probes = 0
 
     def versions_on(self) -> bool:
         """Whether files_versions is enabled (its `files.versioning` capability)."""

@@ -152,7 +152,8 @@ def quality_note(rule: Rule, facts: FileFacts) -> list[str]:
     kept = facts.extra.get("keeps_original")
     if rule.delete_previous_version and facts.extra.get("version_deletion"):
         kept = None  # said by the note: it does not stay
-    return _quality_note(rule, facts) + ([f"the original is kept {kept}"] if kept and rule.action in REWRITES else [])
+    later = facts.extra.get("preview_note")  # the backend did not read this file for the preview
+    return _quality_note(rule, facts) + ([f"the original is kept {kept}"] if kept and rule.action in REWRITES else []) + ([str(later)] if later else [])
 
 
 def _quality_note(rule: Rule, facts: FileFacts) -> list[str]:
