@@ -27,7 +27,7 @@ from .backlog import Backlogs, Progress
 from .forms import admin_form, personal_form
 from .rules_app import RulesService
 from .settings import ADMIN_DEFAULTS, PERSONAL_KEYS, AdminConfig, UserConfig, admin_config, check, folders, pair_problem, user_config, zone_named
-from .store import MAX_REQUESTS, REQUESTS_AT_ONCE, REQUESTS_KEY, TIMEOUT, AppAuth, DavError, Gate, NextcloudStore, requests_at_once
+from .store import REQUESTS_AT_ONCE, REQUESTS_KEY, TIMEOUT, AppAuth, DavError, Gate, NextcloudStore, requests_at_once
 from .sweeper import Sweeper
 from .ui_entries import register_ui
 from .work_queue import Intake, WorkQueue
@@ -127,7 +127,6 @@ class App:
         # ExApp it does not know yet as failed logins and soon throttles the address.
         self.enabled = threading.Event()
         self.gate = Gate(REQUESTS_AT_ONCE)  # every request to Nextcloud, of all users together
-        self._refused_limit: str | None = None
         self.queue = WorkQueue(storage / "queue.sqlite")
         self.intake = Intake(self.queue, SETTLE_SECONDS)
         self.state = AppState(storage / "state.sqlite")
@@ -322,19 +321,15 @@ class App:
         self.state.put("", "valid", config.values)
         for key, problem in self.state.new_problems("", config.problems, saved).items():
             log.error("admin setting %s not applied: %s; still using %r", key, problem, config.values[key])
-        self._limit_requests(saved.get(REQUESTS_KEY))
+        self._limit_requests(config.values[REQUESTS_KEY])
         self._admin = (time.monotonic(), config)
         return config
 
-    def _limit_requests(self, value: str | None) -> None:
-        """The admin's bound on requests to Nextcloud at once (app config only, not in the form: see store.REQUESTS_KEY)."""
-        limit = requests_at_once(value)
-        if limit is None:
-            if value != self._refused_limit:  # said once per value
-                self._refused_limit = value
-                log.error("admin setting %s not applied: %r is not a whole number from 1 to %d; still using %d",
-                          REQUESTS_KEY, value, MAX_REQUESTS, self.gate.limit)
-        elif limit != self.gate.limit:
+    def _limit_requests(self, value: str) -> None:
+        """The admin's bound on requests to Nextcloud at once (the admin form's field, or `occ app_api:app:config:set`),
+        as validated with the other admin settings (an invalid value is logged there; the last valid one stays)."""
+        limit = requests_at_once(value) or REQUESTS_AT_ONCE
+        if limit != self.gate.limit:
             self.gate.set_limit(limit)
             log.info("Mobile Backups: at most %d request(s) to Nextcloud at once", limit)
 

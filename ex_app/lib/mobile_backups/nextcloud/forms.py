@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..core.layout import TOKENS
 from .rules_settings import admin_fields, personal_fields
 from .settings import ADMIN_DEFAULTS, MAX_SWEEP, MIN_SWEEP
+from .store import MAX_REQUESTS, REQUESTS_AT_ONCE, REQUESTS_KEY
 
 SECTION = "declarative_settings"  # AppAPI's own section, in admin and personal settings
 TOKEN_LIST = " ".join(f"{{{t}}}" for t in TOKENS)
@@ -43,6 +44,10 @@ def admin_form(settings_url: str) -> dict:
             {"id": "sweep_interval", "title": "Sweep interval (seconds)", "type": "number", "default": d["sweep_interval"],
              "placeholder": d["sweep_interval"],
              "description": f"How often every inbox is checked for uploads whose event was lost ({MIN_SWEEP} to {MAX_SWEEP})."},
+            {"id": REQUESTS_KEY, "title": "Requests to Nextcloud at once", "type": "number", "default": str(REQUESTS_AT_ONCE),
+             "placeholder": str(REQUESTS_AT_ONCE),
+             "description": f"For all users together (1 to {MAX_REQUESTS}). Keep it below php-fpm's pm.max_children (Debian's default "
+                            "is 5), so that the users' own clients always find a free worker; raise it on a bigger server."},
             {"id": "access", "title": "Who may use the app", "type": "radio", "default": d["access"],
              "options": [{"name": "Everyone", "value": "everyone"}, {"name": "Only the groups below", "value": "groups"}]},
             _text("allowed_groups", "Allowed groups", "Group ids, separated by commas (used when only listed groups may use the app).",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..core.layout import DEFAULT_LAYOUT, Layout, LayoutError, parse_layout, render
 from ..engine import within
 from .rules_settings import ADMIN_RULES_DEFAULTS, check_value as rules_problem
+from .store import MAX_REQUESTS, REQUESTS_AT_ONCE, REQUESTS_KEY, requests_at_once
 
 ADMIN_DEFAULTS = {
     # InstantUpload: Android's default; Photos: iOS (there it is the library too); AutoUpload: branded Android apps
@@ -31,6 +32,7 @@ ADMIN_DEFAULTS = {
     "allowed_groups": "",
     "users_may_change_layout": "1",
     "backlog": "ask",  # files that were in the inboxes before organising was switched on: ask each user, yes, no
+    REQUESTS_KEY: str(REQUESTS_AT_ONCE),  # requests to Nextcloud at once, all users together
     **ADMIN_RULES_DEFAULTS,  # the clean-up rules' presets, schedule and caps (rules_settings.py)
 }
 PERSONAL_KEYS = ("organise", "inbox_folders", "library_folder", "layout")
@@ -123,6 +125,8 @@ def check(values: Mapping[str, str]) -> dict[str, str]:
         elif key == "sweep_interval":
             if not value.strip().isdigit() or not MIN_SWEEP <= int(value) <= MAX_SWEEP:
                 problems[key] = f"the sweep interval must be a whole number of seconds from {MIN_SWEEP} to {MAX_SWEEP}, not {value!r}"
+        elif key == REQUESTS_KEY and requests_at_once(value) is None:
+            problems[key] = f"requests at once must be a whole number from 1 to {MAX_REQUESTS}, not {value!r}"
         elif key == "access" and value not in ("everyone", "groups"):
             problems[key] = f"access must be 'everyone' or 'groups', not {value!r}"
         elif key == "backlog" and value not in BACKLOG_CHOICES:

@@ -98,7 +98,7 @@ class Gate:
 
 
 UNBOUNDED = Gate(1 << 30)  # a store of its own (tests, the command line): no bound
-REQUESTS_KEY = "requests_at_once"  # the admin's bound (AppAPI's app config: `occ app_api:app:config:set mobile_backups requests_at_once --value=N`)
+REQUESTS_KEY = "requests_at_once"  # the admin's bound (the admin form, or `occ app_api:app:config:set mobile_backups requests_at_once --value=N`)
 REQUESTS_AT_ONCE = 4  # by default: Debian's php-fpm runs 5 children at most; one stays free for the users' own clients
 MAX_REQUESTS = 64
 
