@@ -66,6 +66,9 @@ def test_a_switched_on_quality_rule_acts_on_new_uploads_after_they_are_organised
             [journal] = (tmp_path / "storage" / "rules-journals" / "ann").glob("run-*.jsonl")
             assert json.loads(journal.read_text().splitlines()[0])["trigger"] == "upload"
 
+            page = httpx.get(base + "/rules", headers=signed("ann"), timeout=60).text
+            assert f"<td>ann/{journal.stem}</td>" in page and "<td>at upload</td>" in page, "the page lists the run, with its undo"
+
             undone = post(base, "/rules/undo", {"run": f"ann/{journal.stem}"})
 
             assert undone.status_code == 200 and MADE not in files(fake), undone.text

@@ -167,6 +167,9 @@ def _input(name: str, title: str, value: object, kind: str = "text", hint: str =
             + (f"<p class='hint'>{escape(hint)}</p>" if hint else "") + "</div>")
 
 
+TRIGGERS = {"now": "on demand", "scheduled": "daily run", "upload": "at upload"}  # how a run started, as the page says it
+
+
 def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: str, replaces: str, problems: Sequence[str]) -> str:
     """The form of one rule (the model's clean-up fields), with the live preview below it."""
     problem = "".join(f"<p class='problem' role='alert'>{escape(p)}</p>" for p in problems)
@@ -259,7 +262,7 @@ def rules_page(user: str, *, applied: list[Applied], admin_rules: list[Applied],
     else:
         parts.append("<p class='hint'>The admin does not let users add their own clean-up rules.</p>")
     if runs:
-        rows = "".join(f"<tr><td>{escape(r['id'])}</td><td>{escape(_when(r['time']))}</td><td>{escape(str(r['trigger'] or ''))}</td>"
+        rows = "".join(f"<tr><td>{escape(r['id'])}</td><td>{escape(_when(r['time']))}</td><td>{escape(TRIGGERS.get(str(r['trigger']), str(r['trigger'] or '')))}</td>"
                        f"<td>{r['done']}" + (f" ({r['undone']} put back)" if r["undone"] else "") + "</td><td>"
                        + (_button("rules/undo", "Undo", {"run": r["id"]}) if r["done"] > r["undone"] else "") + "</td></tr>" for r in runs)
         parts.append("<h2>Runs</h2><div class='scroll'><table><tr><th>Run</th><th>When</th><th>How</th><th>Files</th><th></th></tr>"
