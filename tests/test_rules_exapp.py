@@ -227,7 +227,7 @@ def test_the_editor_takes_a_quality_rule_without_an_age(exapp):
     assert post(base, "bob", "/rules/delete", {"name": "Smaller photos", "owner": "mine"}).status_code == 200
 
 
-def test_the_editor_takes_a_video_rule_and_a_strip_that_deletes_the_version(exapp):
+def test_the_editor_takes_a_video_rule_a_strip_that_deletes_the_version_and_a_heic_replacement(exapp):
     base, _ = exapp
     video = {"name": "Videos to 720p", "action": "reencode_video", "max_lines": "720", "codec": "hevc", "minutes_per_day": "30", "owner": "mine"}
     strip = {"name": "No trace", "action": "strip_location", "delete_previous_version": "1", "owner": "mine"}
@@ -237,7 +237,10 @@ def test_the_editor_takes_a_video_rule_and_a_strip_that_deletes_the_version(exap
     assert "id='max_lines' name='max_lines' value='720'" in edit and "<option value='hevc' selected>" in edit
     assert "id='minutes_per_day' name='minutes_per_day' value='30.0'" in edit
     assert "name='delete_previous_version' value='1' checked" in get(base, "bob", edit="No trace", owner="mine").text
-    for name in ("Videos to 720p", "No trace"):
+    replace = {"name": "HEIC gone", "action": "trash", "converted": "1", "older_than_days": "7", "owner": "mine"}
+    assert post(base, "bob", "/rules/save", replace).status_code == 200
+    assert "name='converted' value='1' checked" in get(base, "bob", edit="HEIC gone", owner="mine").text
+    for name in ("Videos to 720p", "No trace", "HEIC gone"):
         assert post(base, "bob", "/rules/delete", {"name": name, "owner": "mine"}).status_code == 200
 
 

@@ -227,3 +227,35 @@ def test_videos_are_re_encoded_last_within_their_daily_budget_and_come_back(tmp_
                             capture_output=True, text=True)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert tree(library) == pristine
+
+
+REPLACE_HEIC = '''
+[[rules]]
+name = "HEIC gone once its JPEG is there"
+action = "trash"
+converted = true
+older_than_days = 0
+'''
+
+
+def test_replacing_the_heic_is_an_opt_in_retention_step_that_checks_its_jpeg_first(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    make_library(library, big=(320, 240))
+    samples.phone_photo(library / "2024/03/IMG_1004.HEIC", "heic", exif=MARCH, size=(320, 240), seed=9)
+    rules(tmp_path, library, QUALITY, "--confirm")
+    assert (library / "2024/03/IMG_1004.jpg").exists()
+    (library / "2024/03/IMG_1004.jpg").unlink()  # the user deleted this JPEG: its HEIC must stay
+    heic = (library / "2024/03/IMG_1000.HEIC").read_bytes()
+
+    _, preview = rules(tmp_path, library, REPLACE_HEIC, "--dry-run")
+    seen = lines(preview)
+    rule = "HEIC gone once its JPEG is there"
+    assert seen[("2024/03/IMG_1000.HEIC", rule)]["action"] == "trash"
+    assert "its JPEG IMG_1000.jpg is beside it (made by Mobile Backups)" in seen[("2024/03/IMG_1000.HEIC", rule)]["reason"]
+    assert ("2024/03/IMG_1003.HEIC", rule) not in seen and ("2024/03/IMG_1001.jpg", rule) not in seen, "only what was converted"
+    _, done = rules(tmp_path, library, REPLACE_HEIC, "--confirm", "--trash", str(tmp_path / "trash"))
+    outcome = lines(done)
+
+    assert outcome[("2024/03/IMG_1000.HEIC", rule)]["action"] == "trash" and not (library / "2024/03/IMG_1000.HEIC").exists()
+    assert (tmp_path / "trash/2024/03/IMG_1000.HEIC").read_bytes() == heic and (library / "2024/03/IMG_1000.jpg").exists()
+    assert ("2024/03/IMG_1004.HEIC", rule) not in seen and (library / "2024/03/IMG_1004.HEIC").exists(), "its JPEG is gone: it stays"

@@ -283,3 +283,25 @@ def test_a_preview_reads_a_bounded_number_of_files_and_the_run_still_checks_each
     outcome = {v.facts.path: v for v in report.outcome}
     assert outcome[MOTION].action == "skip" and "motion photo" in outcome[MOTION].reason, "read before acting: the gate holds"
     assert files(nextcloud)[MOTION] == before[MOTION] and len(files(nextcloud)[BIG]) < len(before[BIG])
+
+
+def test_a_heic_goes_to_the_trash_only_while_the_jpeg_the_app_made_of_it_is_there_unchanged(nextcloud, tmp_path: Path) -> None:
+    second = f"{LIBRARY}/2024/03/IMG_1009.HEIC"
+    samples.phone_photo(nextcloud.files.root / USER / second, "heic", exif=MARCH, size=(320, 240), seed=9)
+    convert = [r for r in RULES if r.action == "convert"]
+    assert {v.facts.path for v in run(nextcloud, tmp_path, convert).done} == {HEIC, second}
+    edited = nextcloud.files.root / USER / f"{LIBRARY}/2024/03/IMG_1009.jpg"
+    edited.write_bytes(edited.read_bytes() + b"edited")  # the user edited this JPEG since: its HEIC must stay
+    replace = load_rules('[[rules]]\nname = "HEIC gone once its JPEG is there"\naction = "trash"\nconverted = true\nolder_than_days = 0\n')
+    heic = files(nextcloud)[HEIC]
+    nextcloud.users.setdefault(USER, {})["trash"] = []  # the Deleted files app is on, its bin empty
+
+    report = run(nextcloud, tmp_path, replace)
+
+    outcome = {v.facts.path: v for v in report.outcome}
+    assert set(outcome) == {HEIC, second}, "only what the app converted"
+    assert outcome[HEIC].action == "trash" and "its JPEG IMG_1000.jpg is beside it" in outcome[HEIC].reason
+    assert outcome[second].action == "skip" and "gone or changed since it was made" in outcome[second].reason
+    after = files(nextcloud)
+    assert HEIC not in after and f"{LIBRARY}/2024/03/IMG_1000.jpg" in after and second in after
+    assert [data for _, rel, _, data in nextcloud.files.trash if rel == HEIC] == [heic], "in the trash bin, restorable"

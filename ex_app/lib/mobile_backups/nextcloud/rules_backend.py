@@ -39,7 +39,7 @@ from ..core.filenames import date_from_name
 from ..core.layout import DEFAULT_LAYOUT, within
 from ..engine import analyse
 from ..rules.facts import MESSENGER_FOLDER, SCREENSHOT_FOLDER, FileFacts
-from ..rules.match import DAY, Scope, Verdict, exemption
+from ..rules.match import DAY, Scope, Verdict, converted_copy, exemption
 from ..rules.model import KEEP_TAG, QUALITY_ACTIONS, Rule
 from ..rules.runner import RunStopped
 from ..store import Entry
@@ -383,6 +383,7 @@ class NextcloudRulesBackend:
         capture = CaptureFinder(self.store, scope.library or self.library, self.zone, self.layout, self.metadata_reads) \
             if any(r.is_retention and r.age_from == "capture" for r in active) else None
         transforms = {r.action for r in active if r.action in QUALITY_ACTIONS}
+        converting = any(r.converted for r in active)
         originals = posixpath.join(self.library, ORIGINALS)
         sizes = self.guard.sizes() if transforms and self.guard is not None else set()
         for file_id, (path, props) in sorted(found.items(), key=lambda item: item[1][0]):
@@ -395,6 +396,9 @@ class NextcloudRulesBackend:
                     facts = replace(facts, hash=self._digest(path))
             if file_id in copies:
                 facts = replace(facts, duplicate_of=copies[file_id][0], hash=copies[file_id][1])
+            made = converting and self.guard is not None and converted_copy(path, self.guard.conversions(facts.size))
+            if made and self.store.exists(made[0]):  # its JPEG is there (its content is checked before acting)
+                facts = replace(facts, converted_to=made[0], extra={**facts.extra, "conversion": {"jpeg": made[1], "source": made[2]}})
             if capture is not None:
                 when, source = capture(path, facts.size, facts.mtime)
                 facts = replace(facts, capture=when, extra={**facts.extra, "capture_from": source})
@@ -610,6 +614,8 @@ class NextcloudRulesBackend:
             if total != now.size:
                 return None, "changed while it was read"
             now = replace(now, hash=digest)
+        if verdict.rule.converted and (why := self._jpeg_gone(before, now)):
+            return None, why
         if verdict.rule.duplicates:  # identity again, at action time: the library copy must still hold this content
             copy = before.duplicate_of
             if not copy or now.hash is None or self.store.digest(copy)[0] != now.hash:
@@ -676,6 +682,17 @@ class NextcloudRulesBackend:
         return None
 
     # --- tags -----------------------------------------------------------------------------------
+
+    def _jpeg_gone(self, before: FileFacts, now: FileFacts) -> str | None:
+        """Why a file whose JPEG the app made must stay after all: the JPEG is gone or changed, or the file is not
+        the one it was made from (checked by hash, at action time)."""
+        conversion, jpeg = before.extra.get("conversion") or {}, before.converted_to
+        assert isinstance(conversion, dict)
+        if now.hash is None or now.hash != conversion.get("source"):
+            return "not the content its JPEG was made from (changed, or too large to hash): it stays"
+        if jpeg is None or not self.store.exists(jpeg) or self.store.digest(jpeg)[0] != conversion.get("jpeg"):
+            return f"its JPEG {jpeg} is gone or changed since it was made: it stays"
+        return None
 
     def ensure_tag(self, name: str) -> str:
         """The id of the user-visible, user-assignable system tag `name`, created if missing (a user may create

@@ -206,7 +206,9 @@ def editor(table: Mapping[str, object], *, is_admin: bool, owner: str, groups: s
         f"<label><input type='checkbox' name='delete_previous_version' value='1'{' checked' if table.get('delete_previous_version') else ''}> "
         "strip_location: then delete the version that still holds the location (for good; only where the server allows it)</label>"
         f"<fieldset><legend>Kinds (none ticked: every photo and video)</legend>{_checks('kinds', KINDS, table.get('kinds', []))}"  # type: ignore[arg-type]
-        f"<label><input type='checkbox' name='duplicates' value='1'{' checked' if table.get('duplicates') else ''}> only duplicates left in an inbox</label></fieldset>"
+        f"<label><input type='checkbox' name='duplicates' value='1'{' checked' if table.get('duplicates') else ''}> only duplicates left in an inbox</label>"
+        f"<label><input type='checkbox' name='converted' value='1'{' checked' if table.get('converted') else ''}> only files the app made "
+        "a JPEG of (a HEIC whose JPEG is beside it, unchanged)</label></fieldset>"
         f"<fieldset><legend>Formats, by content (quality rules; none ticked: every format the action takes)</legend>{_checks('formats', FORMATS, table.get('formats', []))}</fieldset>"  # type: ignore[arg-type]
         f"<fieldset><legend>Spare (exemptions)</legend><input type='hidden' name='exemptions_shown' value='1'>{_checks('exemptions', EXEMPTIONS, exemptions, SPARED)}</fieldset>"  # type: ignore[arg-type]
         "<button type='submit'>Save rule</button> <button type='submit' formaction='rules/preview'>Preview</button>"

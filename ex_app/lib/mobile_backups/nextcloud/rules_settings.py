@@ -177,6 +177,8 @@ def table_from_form(form: Form) -> tuple[dict, dict[str, str]]:
         table["age_from"] = form.one("age_from")
     if form.one("duplicates"):
         table["duplicates"] = True
+    if form.one("converted"):
+        table["converted"] = True
     if table["action"] == "archive" or table["action"] == "trash" and form.one("archive_to"):
         table["archive_to"] = form.one("archive_to")
     if table["action"] == "tag":

@@ -209,6 +209,10 @@ class UserGuard:
         with self.state._tx() as db:
             db.execute("DELETE FROM made WHERE user = ? AND hash = ?", (self.user, content_hash))
 
+    def conversions(self, source_size: int) -> list[tuple[str, str, str]]:
+        """(made path, its hash, the source's hash) of what quality rules made from files of this size."""
+        return self.state._all("SELECT path, hash, source FROM made WHERE user = ? AND source_size = ?", self.user, source_size)
+
     def transformed(self, content_hash: str, rule: str) -> str | None:
         rows = self.state._all("SELECT rule, time FROM made WHERE user = ? AND hash = ?", self.user, content_hash)
         if rows:

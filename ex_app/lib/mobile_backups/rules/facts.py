@@ -40,6 +40,7 @@ class FileFacts:
     mount: str | None = None  # "group folder", "external storage": not the user's own storage
     in_inbox: bool = False
     duplicate_of: str | None = None  # the library file with the identical content (for a file left in an inbox)
+    converted_to: str | None = None  # the JPEG a quality rule made of this file, beside it (its hashes: extra["conversion"])
     live_peer: str | None = None  # the other half of a live photo
     live_video: bool = False  # this is the video half: it goes and comes back with its still
     edited_after_upload: bool = False

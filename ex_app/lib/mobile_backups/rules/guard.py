@@ -78,6 +78,10 @@ class ContentGuard:
         with self.db:
             self.db.execute("DELETE FROM made WHERE hash = ?", (content_hash,))
 
+    def conversions(self, source_size: int) -> list[tuple[str, str, str]]:
+        """(made path, its hash, the source's hash) of what quality rules made from files of this size."""
+        return self.db.execute("SELECT path, hash, source FROM made WHERE source_size = ?", (source_size,)).fetchall()
+
     def transformed(self, content_hash: str, rule: str) -> str | None:
         """Why a quality rule must leave this content alone: the app made it, or this rule already made something of it."""
         row = self.db.execute("SELECT rule, time FROM made WHERE hash = ?", (content_hash,)).fetchone()

@@ -42,7 +42,7 @@ from .desktop_trash import desktop_trash, find_trashed, remove_orphan_info
 from .facts import FileFacts, kinds_of
 from .guard import ContentGuard
 from .local_quality import ORIGINALS, LocalQuality
-from .match import Scope, Verdict, below_library
+from .match import Scope, Verdict, below_library, converted_copy
 from .model import INPUT_FORMATS, QUALITY_ACTIONS, Rule
 from .quality import gates
 
@@ -131,6 +131,7 @@ class LocalBackend:
         read = [(entry, inbox, analyse(self.store, entry, self.zone)) for entry, inbox in self._entries(scope)]
         peers = _live_peers([item for _, _, item in read])
         duplicates = DuplicateFinder(self) if any(r.duplicates for r in rules if r.enabled) else None
+        converting = self.guard is not None and any(r.converted for r in rules if r.enabled)
         sizes = self.guard.sizes() if self.guard else set()
         transforms = {r.action for r in rules if r.enabled and r.action in QUALITY_ACTIONS}
         workable = {f for action in transforms for f in INPUT_FORMATS[action]}  # formats a transform here can take
@@ -143,6 +144,9 @@ class LocalBackend:
                 extra={"problem": item.problem} if item.problem else {})
             if inbox and duplicates and item.problem is None:
                 facts = duplicates.check(facts)
+            made = converting and converted_copy(facts.path, [(self.rel(p), h, s) for p, h, s in self.guard.conversions(entry.size)])
+            if made and _file(self.abs(made[0])) is not None:  # its JPEG is there (its content is checked before acting)
+                facts = replace(facts, converted_to=made[0], extra={**facts.extra, "conversion": {"jpeg": made[1], "source": made[2]}})
             if transforms and item.problem is None and (facts.format is None or facts.format in workable):  # no probe of a PNG
                 facts = gated(facts, gates.probe_path(Path(entry.path)), transforms)
             if facts.hash is None and entry.size in sizes:  # of a size the guard knows: hashed to be recognised
@@ -190,6 +194,13 @@ class LocalBackend:
             copy = self.library / facts.duplicate_of
             if _file(copy) is None or self._digest(copy) != now["hash"]:
                 return None, f"its copy in the library ({facts.duplicate_of}) is gone or differs now"
+        if verdict.rule.converted:
+            conversion, jpeg = facts.extra.get("conversion") or {}, self.abs(str(facts.converted_to))
+            assert isinstance(conversion, dict)
+            if now["hash"] != conversion.get("source"):
+                return None, "not the content its JPEG was made from (changed since): it stays"
+            if _file(jpeg) is None or self._digest(jpeg) != conversion.get("jpeg"):
+                return None, f"its JPEG {facts.converted_to} is gone or changed since it was made: it stays"
         peer = _file(self.abs(facts.live_peer)) if facts.live_peer else None
         if peer is not None:
             peer["hash"], peer["path"] = self._digest(peer["from"]), facts.live_peer

@@ -118,6 +118,8 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
         return None  # a format the action cannot work on (known by content; an unknown one is checked when acting)
     if rule.duplicates and facts.duplicate_of is None:
         return None
+    if rule.converted and facts.converted_to is None:
+        return None
     if rule.larger_than_mp is not None and facts.megapixels is not None and facts.megapixels <= rule.larger_than_mp:
         return None
     if rule.action == "reencode_video" and facts.lines is not None and facts.lines <= rule.max_lines:
@@ -125,6 +127,8 @@ def evaluate(rule: Rule, facts: FileFacts, now: float, scope: Scope) -> Verdict 
     why: list[str] = []
     if rule.duplicates:
         why.append(f"identical to {facts.duplicate_of}")
+    if rule.converted:
+        why.append(f"its JPEG {posixpath.basename(str(facts.converted_to))} is beside it (made by Mobile Backups)")
     if rule.is_retention:
         when, verb = _age_basis(rule, facts)
         if when is None:
@@ -218,3 +222,14 @@ def verdicts(rules: Iterable[Rule], files: Iterable[FileFacts], now: float, scop
             if rule.is_retention and verdict.action == rule.action:
                 break  # taken: later rules see it no more
     return found
+
+
+def converted_copy(path: str, made: Iterable[tuple[str, str, str]]) -> tuple[str, str, str] | None:
+    """Of what quality rules made from files of this size ((made path, its hash, the source's hash), paths as `path`'s),
+    the JPEG beside `path`: same folder, its name the file's stem (with a counter, as a taken name gets)."""
+    folder, stem = posixpath.dirname(path), posixpath.splitext(posixpath.basename(path))[0].lower()
+    for found in made:
+        name = posixpath.basename(found[0]).lower()
+        if posixpath.dirname(found[0]) == folder and name.endswith(".jpg") and (name[:-4] == stem or name.startswith(stem + " (")):
+            return found
+    return None

@@ -29,9 +29,9 @@ KEEP_TAG = "keep"
 
 _COMMON = {"name", "action", "kinds", "folders", "names", "min_size", "exemptions", "enabled"}
 _KEYS = {
-    "trash": {"older_than_days", "age_from", "duplicates", "archive_to"},  # archive_to: when the trash bin has no room
-    "archive": {"older_than_days", "age_from", "duplicates", "archive_to"},
-    "tag": {"older_than_days", "age_from", "duplicates", "tag"},
+    "trash": {"older_than_days", "age_from", "duplicates", "converted", "archive_to"},  # archive_to: when the trash bin has no room
+    "archive": {"older_than_days", "age_from", "duplicates", "converted", "archive_to"},
+    "tag": {"older_than_days", "age_from", "duplicates", "converted", "tag"},
     "convert": {"formats", "to", "quality"},
     "downscale": {"formats", "larger_than_mp", "to_mp", "min_saving_percent"},
     "reencode": {"formats", "quality", "larger_than_mb", "min_saving_percent"},
@@ -62,6 +62,7 @@ class Rule:
     older_than_days: int | None = None
     age_from: str = "capture"
     duplicates: bool = False  # only files of an inbox whose identical content is already in the library
+    converted: bool = False  # only files a quality rule made a JPEG of, beside them (replacing a HEIC: an opt-in step)
     archive_to: str | None = None
     tag: str | None = None
     # quality
@@ -180,6 +181,7 @@ def parse_rule(table: Mapping[str, object], position: int) -> tuple[Rule | None,
         if action == "tag" and not (isinstance(tag, str) and tag.strip()):
             r.problem("needs the tag to assign (tag = \"…\")")
         rule = replace(rule, older_than_days=days, age_from=age_from, duplicates=bool(r.get("duplicates", bool, False)),
+                        converted=bool(r.get("converted", bool, False)),
                         archive_to=archive_to, tag=tag.strip() if isinstance(tag, str) else None)
     else:
         quality = r.number("quality", 1, integer=True)
