@@ -9,7 +9,8 @@ files of a kind, each tool once per file, as they are used. Throughput is files 
 also per CPU second (what a pool with one worker per core gets); memory is the peak RSS of the worker (the largest
 over the tool's per-file processes). Ratios are against the faster ImageMagick run. Fidelity: the share of outputs
 whose capture date, offset, GPS and ICC (exiftool -j -n, before and after) and displayed orientation (decoded, turned
-by its EXIF orientation, against the source) survived. Needs ImageMagick
+by its EXIF orientation, against the source) survived. Last, the bytes the app's outputs take against the sources', beside
+what a rules preview expects for them (rules/match.py expected_change). Needs ImageMagick
 (`apt-get install imagemagick`) and libvips-tools for the comparison; a missing tool is left out.
 """
 
@@ -29,6 +30,9 @@ import pillow_heif
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
 from mobile_backups import samples
+from mobile_backups.rules.facts import FileFacts
+from mobile_backups.rules.match import Verdict, expected_change
+from mobile_backups.rules.model import Rule
 
 pillow_heif.register_heif_opener()
 Image.MAX_IMAGE_PIXELS = None
@@ -123,6 +127,7 @@ def main() -> int:
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join(sys.path)}
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     rows = []
+    sizes: list[tuple[str, float, float]] = []  # kind, the app's output bytes over the sources', what the preview expected
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         root = Path(tmp)
         (root / "policy.xml").write_text(ROOMY_POLICY)
@@ -145,6 +150,12 @@ def main() -> int:
                     wall, used, rss, _ = run(tools(fmt, source, folder / (source.stem + ".jpg"), target)[tool], tool_env)
                     seconds, cpu, peak = seconds + wall, cpu + used, max(peak, rss)
                 results[tool] = (seconds, cpu, peak, sorted(folder.iterdir()))
+            made = sum(p.stat().st_size for p in results["app (Pillow, pillow-heif)"][3])
+            rule = Rule("bench", "downscale", to_mp=megapixels) if megapixels else Rule("bench", "convert")
+            expected = sum(expected_change(Verdict(FileFacts(s.name, s.stat().st_size, None, megapixels=size[0] * size[1] / 1e6), rule,
+                                                   rule.action, "")) or 0 for s in sources)
+            original = sum(s.stat().st_size for s in sources)
+            sizes.append((name, made / original, (original + expected) / original))
             for tool, (seconds, cpu, peak, outputs) in results.items():
                 after = exiftool(outputs)
                 checks = [survived(s, o, before[str(s)], after[str(o)]) for s, o in zip(sources, outputs)]
@@ -157,6 +168,8 @@ def main() -> int:
         ratio = f"{rate / im[2]:10.2f} {per_cpu / im[3]:8.2f} {peak / im[4]:8.2f}" if im else f"{'-':>10} {'-':>8} {'-':>8}"
         fidelity = " ".join(f"{fields[f] * 100:.0f}%" for f in fields)
         print(f"{name:20} {tool:26} {rate:7.2f} {per_cpu:7.2f} {peak / 2**20:7.0f} {ratio}  {fidelity}")
+    for name, made, expected in sizes:
+        print(f"{name:20} the app's output is {made:.2f} x the sources' bytes; the preview expected {expected:.2f} x")
     return 0
 
 

@@ -305,3 +305,21 @@ def test_a_heic_goes_to_the_trash_only_while_the_jpeg_the_app_made_of_it_is_ther
     after = files(nextcloud)
     assert HEIC not in after and f"{LIBRARY}/2024/03/IMG_1000.jpg" in after and second in after
     assert [data for _, rel, _, data in nextcloud.files.trash if rel == HEIC] == [heic], "in the trash bin, restorable"
+
+
+def test_the_preview_expects_bytes_added_by_a_jpeg_beside_and_saved_by_a_downscale(nextcloud, tmp_path: Path) -> None:
+    from mobile_backups.nextcloud.rules_app import describe
+    from mobile_backups.nextcloud.rules_page import expected_html
+
+    nc = backend(nextcloud, tmp_path)
+    report = runner.preview(nc, RULES, Scope.of(LIBRARY, INBOXES, RULES), time.time(), nc.guard)
+    found = {entry["rule"]: entry for entry in describe(report, RULES)["rules"]}
+    heic, big = (nextcloud.files.root / USER / p for p in (HEIC, BIG))
+
+    assert found["HEIC as JPEG too"]["change"] == round(heic.stat().st_size * 1.5)
+    assert found["Big photos smaller"]["change"] == -round(big.stat().st_size * (1 - 0.1 / 0.3072))
+    assert found["No location in shared albums"]["change"] == 0
+    assert "Expected for 1 of them: about" in expected_html(found["HEIC as JPEG too"]) and "more" in expected_html(found["HEIC as JPEG too"])
+    assert "saved" in expected_html(found["Big photos smaller"])
+    assert [r["expected_bytes"] for r in map(lambda v: v.record(), report.verdicts) if r["source"] == HEIC and r["action"] == "convert"] == \
+        [found["HEIC as JPEG too"]["change"]]

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from ..core.layout import within
 from ..rules import runner
 from ..rules.facts import FileFacts, kinds_of
-from ..rules.match import Scope, Verdict
+from ..rules.match import Scope, Verdict, expected_change
 from ..rules.model import Rule, RulesError
 from ..rules.runner import Backend, Caps, Report, RunStopped
 from ..store import Unavailable
@@ -159,7 +159,8 @@ def describe(report: Report, rules: list[Rule], folder: str = "") -> dict:
     """Per rule: files and bytes it would take, how many it spares, 20 samples with the reason, and
     what it takes by month and kind (for the chart)."""
     found: dict[str, dict] = {r.name: {"rule": r.name, "action": r.action, "files": 0, "bytes": 0, "exempt": 0, "skipped": 0,
-                                       "taken": [], "spared": [], "chart": defaultdict(Counter)} for r in rules}
+                                       "change": 0, "change_unknown": 0, "taken": [], "spared": [], "chart": defaultdict(Counter)}
+                              for r in rules}
     for verdict in report.verdicts:
         if folder and not within(verdict.facts.path, folder):
             continue
@@ -173,6 +174,9 @@ def describe(report: Report, rules: list[Rule], folder: str = "") -> dict:
                 entry["taken"].append(verdict.record())
             entry["files"] += 1
             entry["bytes"] += verdict.facts.size
+            if not verdict.rule.is_retention:
+                change = expected_change(verdict)
+                entry["change" if change is not None else "change_unknown"] += change if change is not None else 1
             month, kind = month_and_kind(verdict)
             entry["chart"][month][kind] += 1
     for entry in found.values():

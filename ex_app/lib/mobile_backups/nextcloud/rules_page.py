@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
 
-from ..rules.model import ACTIONS, AGE_FROM, CODECS, EXEMPTIONS, FORMATS, KINDS
+from ..rules.model import ACTIONS, AGE_FROM, CODECS, EXEMPTIONS, FORMATS, KINDS, RETENTION_ACTIONS
 from . import pages
 from .rules_app import Applied
 from .rules_settings import PERSONAL_RULES_DEFAULTS
+from .rules_timing import size_text
 
 STYLE = """
 .rules-card { border: 1px solid #ddd; border-radius: 8px; padding: .6em .9em; margin: .6em 0; }
@@ -125,6 +126,18 @@ def chart(months: Mapping[str, Mapping[str, int]]) -> str:
             f"<p class='legend hint'>{legend}</p>")
 
 
+def expected_html(entry: Mapping[str, object]) -> str:
+    """A quality rule's expected bytes: added (a JPEG beside each HEIC) or saved; those only trying tells, counted."""
+    if entry["action"] in RETENTION_ACTIONS or not entry["files"]:
+        return ""
+    change, unknown = int(entry["change"]), int(entry["change_unknown"])  # type: ignore[call-overload]
+    known = int(entry["files"]) - unknown  # type: ignore[call-overload]
+    text = (f"about {size_text(change)} more" if change > 0 else f"about {size_text(-change)} saved" if change < 0 else "no change in size")
+    said = f"Expected for {known} of them: {text}" if known else ""
+    rest = f"{unknown} only trying tells (it acts only where it saves enough)" if unknown else ""
+    return f"<p class='hint'>{escape('; '.join(p for p in (said, rest) if p))}.</p>"
+
+
 def preview_html(result: Mapping[str, object], folder: str = "") -> str:
     """The preview of some rules: per rule the totals, the chart and up to 20 samples with the reason."""
     out = []
@@ -138,6 +151,7 @@ def preview_html(result: Mapping[str, object], folder: str = "") -> str:
             f"<p>Would take <b>{entry['files']}</b> file(s) ({escape(entry['size'])}){where}: "
             f"{escape(ACTION_WORDS.get(entry['action'], entry['action']))}; spares {entry['exempt']}"
             + (f"; cannot judge {entry['skipped']}" if entry["skipped"] else "") + ". Nothing has been done.</p>"
+            + expected_html(entry)
             + chart(entry["chart"])
             + ("<div class='scroll'><table><caption class='hint'>Up to 20 files it concerns</caption>"
                "<tr><th>File</th><th>Action</th><th>Why</th><th>Destination</th></tr>" + rows + "</table></div>" if rows else
