@@ -73,11 +73,18 @@ def bare_moves(account: Account, names: list[str], source: str, as_exapp: ExApp 
         client = httpx.Client(base_url=account.nextcloud.url, timeout=120)
         extra = {"EX-APP-ID": "mobile_backups", "EX-APP-VERSION": "0.1.0", "AA-VERSION": "34.0.0", "OCS-APIRequest": "true",
                  "AUTHORIZATION-APP-API": base64.b64encode(f"{account.user}:{as_exapp.secret}".encode()).decode()}
-    started = time.perf_counter()
+    started, locked = time.perf_counter(), 0
     for name in names:
-        response = client.request("MOVE", account.path_url(f"{source}/{name}"),
-                                  headers={"Destination": account.absolute_url(f"{target}/{name}"), "Overwrite": "F", **extra})
+        for _ in range(20):  # a file the server holds locked for a moment (423) is moved again, as the app does
+            response = client.request("MOVE", account.path_url(f"{source}/{name}"),
+                                      headers={"Destination": account.absolute_url(f"{target}/{name}"), "Overwrite": "F", **extra})
+            if response.status_code != 423:
+                break
+            locked += 1
+            time.sleep(0.2)
         assert response.status_code == 201, response.text
+    if locked:
+        print(f"  ({locked} MOVE(s) of the baseline answered 423 Locked and were sent again; their waits are in its time)")
     return time.perf_counter() - started
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "a", encoding="utf-8")
         self._next = max(read_journal(path).groups, default=0) + 1
+        self._lock = threading.RLock()  # groups of a folder are moved side by side: their records never interleave
 
     @classmethod
     def new_run(cls, folder: Path, **meta: Any) -> Journal:
@@ -47,10 +49,12 @@ class Journal:
 
     def write(self, sync: bool = True, **record: Any) -> None:
         """Append a record; flushed (a crash of the process keeps it), and with `sync` on disk before this returns."""
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()
-        if sync:
-            os.fsync(self._file.fileno())
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+            if sync:
+                os.fsync(self._file.fileno())
 
     def begin(self, moves: list[Move]) -> int:
         return self.begin_many([moves])[0]
@@ -58,10 +62,11 @@ class Journal:
     def begin_many(self, groups: list[list[Move]]) -> list[int]:
         """Several groups' moves, on disk with one sync: each may then be made (and marked done) in turn.
         Any a crash leaves unmade is made by `finish_interrupted`, like one interrupted half way."""
-        gids = list(range(self._next, self._next + len(groups)))
-        self._next += len(groups)
-        for n, (gid, moves) in enumerate(zip(gids, groups)):
-            self.write(sync=n == len(groups) - 1, op="move", group=gid, moves=[list(m) for m in moves])
+        with self._lock:
+            gids = list(range(self._next, self._next + len(groups)))
+            self._next += len(groups)
+            for n, (gid, moves) in enumerate(zip(gids, groups)):
+                self.write(sync=n == len(groups) - 1, op="move", group=gid, moves=[list(m) for m in moves])
         return gids
 
     def done(self, gid: int, moved: list[Move]) -> None:

@@ -47,6 +47,7 @@ SETTLE_SECONDS = 1.0  # Created and Written of one upload come together: wait th
 READERS = 4  # parallel metadata reads per folder
 READ_AHEAD = 24  # files read ahead of the one being planned: what the readers have in hand while the moves run
 PART_FILES = 8  # files planned at once (whole bundles): the first moves wait for no more reads than that
+MOVES_AT_ONCE = 3  # groups of a part moved side by side (each group in its order)
 QUIET_SECONDS = 20.0  # a user's batch is over (and notified) when nothing was left to do for this long
 USERS_AT_ONCE = 4  # users organised side by side: one whose requests stall does not hold up the others
 PROBE_SECONDS = 60.0  # while files wait after failures and none is due sooner, one is tried this often: when it works, all come back
@@ -397,19 +398,22 @@ class Organiser:
 
     def _place(self, store: UserStore, user: str, config: UserConfig, folder: str, items: list[Item], settings: Settings,
                placer: Placer, journal: Journal, retry: dict[str, str], actions: Counter[str]) -> None:
-        """Plan these files (all that could belong together) and move them, group after group (their moves
-        journalled first, with one sync)."""
+        """Plan these files (all that could belong together) and move them (their moves journalled first, with one
+        sync): MOVES_AT_ONCE groups side by side, each group's moves in its order (a live photo's still before its
+        video, sidecars after their media). The planner gave every file its own destination, so no two collide."""
         planned = plan(store, items, settings, self._followers(store, user, config, folder, items), placer)
         moving = [n for n, (_, moves) in enumerate(planned) if moves]
         begun = dict(zip(moving, journal.begin_many([planned[n][1] for n in moving])))
         placed: list[str] = []
         try:
-            for n, (decisions, moves) in enumerate(planned):
-                begun_gid = begun.pop(n, None)
-                execute(store, journal, decisions, moves, begun_gid)
-                self._record(user, config, folder, decisions, placer, retry, actions)
-                placed += [posixpath.join(config.library, d.destination) for d in decisions
-                           if d.action in ("move", "companion") and d.destination and d.item.kind != "other"]
+            with ThreadPoolExecutor(MOVES_AT_ONCE, thread_name_prefix="move") as movers:
+                running = [movers.submit(execute, store, journal, decisions, moves, begun.pop(n, None))
+                           for n, (decisions, moves) in enumerate(planned)]
+                for future, (decisions, _) in zip(running, planned):
+                    future.result()
+                    self._record(user, config, folder, decisions, placer, retry, actions)
+                    placed += [posixpath.join(config.library, d.destination) for d in decisions
+                               if d.action in ("move", "companion") and d.destination and d.item.kind != "other"]
         finally:
             for gid in begun.values():  # never started (a failure before them): nothing of theirs moved
                 journal.done(gid, [])
