@@ -172,3 +172,28 @@ def test_a_switched_on_quality_rule_converts_a_new_upload_after_organising_it(ac
     assert tree[made].mtime == MTIME and organised in tree and "InstantUpload/IMG_3000.HEIC" not in account.tree()
     [journal] = (exapp.storage / "rules-journals" / account.user).glob("run-*.jsonl")
     assert json.loads(journal.read_text().splitlines()[0])["trigger"] == "upload"
+
+
+def test_strip_location_deletes_the_version_holding_it_only_when_the_rule_asks(account, exapp, tmp_path: Path):
+    quiet(account)
+    folder = f"{LIBRARY}/Shared/Private"
+    photo = samples.phone_photo(tmp_path / "IMG_4000.jpg", "jpeg", exif=MARCH, size=(120, 90), seed=40)
+    account.mkdirs(folder)
+    path = f"{folder}/{photo.name}"
+    account.put(path, photo.read_bytes(), MTIME)
+    rules = load_rules('[[rules]]\nname = "No trace"\nfolders = ["Photos/Shared/Private"]\naction = "strip_location"\n'
+                       'delete_previous_version = true\n')
+    guard = RulesState(tmp_path / "rules.sqlite").guard(account.user)
+    backend = NextcloudRulesBackend(store_for(exapp, account), LIBRARY, INBOXES, guard=guard, work=tmp_path / "work")
+    [shown] = [v for v in runner.preview(backend, rules, Scope.of(LIBRARY, INBOXES, rules), time.time()).verdicts if v.facts.path == path]
+    assert "deleted for good (cannot be undone)" in shown.reason, "Nextcloud 34 has files.version_deletion"
+
+    report = runner.run(backend, rules, Scope.of(LIBRARY, INBOXES, rules), time.time(), tmp_path / "journals", caps=ANY_SHARE, guard=guard)
+    backend.close()
+
+    assert [v.facts.path for v in report.done] == [path], [(v.facts.path, v.action, v.reason) for v in report.outcome]
+    listed = versions(account, path)
+    assert str(MTIME) not in listed and list(listed) == [str(MTIME + 1)], f"only the stripped content is left: {listed}"
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(account.get(path))
+    assert not verify.location_tags(verify.exiftool_json(stripped)[0]) and verify.pixel_digest(stripped) == verify.pixel_digest(photo)
