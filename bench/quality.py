@@ -155,7 +155,7 @@ def main() -> int:
             expected = sum(expected_change(Verdict(FileFacts(s.name, s.stat().st_size, None, megapixels=size[0] * size[1] / 1e6), rule,
                                                    rule.action, "")) or 0 for s in sources)
             original = sum(s.stat().st_size for s in sources)
-            sizes.append((name, made / original, (original + expected) / original))
+            sizes.append((name, made / original, (expected if rule.action == "convert" else original + expected) / original))
             for tool, (seconds, cpu, peak, outputs) in results.items():
                 after = exiftool(outputs)
                 checks = [survived(s, o, before[str(s)], after[str(o)]) for s, o in zip(sources, outputs)]
@@ -169,7 +169,8 @@ def main() -> int:
         fidelity = " ".join(f"{fields[f] * 100:.0f}%" for f in fields)
         print(f"{name:20} {tool:26} {rate:7.2f} {per_cpu:7.2f} {peak / 2**20:7.0f} {ratio}  {fidelity}")
     for name, made, expected in sizes:
-        print(f"{name:20} the app's output is {made:.2f} x the sources' bytes; the preview expected {expected:.2f} x")
+        print(f"{name:20} the app's output is {made:.2f} x the sources' bytes; the preview expected {expected:.2f} x"
+              + (" (these HEICs are x265 encodes of a generated picture; on real iPhone HEICs the issue measured 1.3-1.7 x)" if "HEIC" in name else ""))
     return 0
 
 
