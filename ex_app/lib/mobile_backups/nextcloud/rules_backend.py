@@ -625,6 +625,17 @@ class NextcloudRulesBackend:
             now = replace(now, extra={**now.extra, "journal": {"had_tag": verdict.rule.tag.lower() in {t.lower() for t in now.tags}}})
         return now, None
 
+    def _jpeg_gone(self, before: FileFacts, now: FileFacts) -> str | None:
+        """Why a file whose JPEG the app made must stay after all: the JPEG is gone or changed, or the file is not
+        the one it was made from (checked by hash, at action time)."""
+        conversion, jpeg = before.extra.get("conversion") or {}, before.converted_to
+        assert isinstance(conversion, dict)
+        if now.hash is None or now.hash != conversion.get("source"):
+            return "not the content its JPEG was made from (changed, or too large to hash): it stays"
+        if jpeg is None or not self.store.exists(jpeg) or self.store.digest(jpeg)[0] != conversion.get("jpeg"):
+            return f"its JPEG {jpeg} is gone or changed since it was made: it stays"
+        return None
+
     def act(self, verdict: Verdict) -> dict[str, object]:
         if verdict.action in QUALITY_ACTIONS:
             return self.quality.act(verdict)
@@ -682,17 +693,6 @@ class NextcloudRulesBackend:
         return None
 
     # --- tags -----------------------------------------------------------------------------------
-
-    def _jpeg_gone(self, before: FileFacts, now: FileFacts) -> str | None:
-        """Why a file whose JPEG the app made must stay after all: the JPEG is gone or changed, or the file is not
-        the one it was made from (checked by hash, at action time)."""
-        conversion, jpeg = before.extra.get("conversion") or {}, before.converted_to
-        assert isinstance(conversion, dict)
-        if now.hash is None or now.hash != conversion.get("source"):
-            return "not the content its JPEG was made from (changed, or too large to hash): it stays"
-        if jpeg is None or not self.store.exists(jpeg) or self.store.digest(jpeg)[0] != conversion.get("jpeg"):
-            return f"its JPEG {jpeg} is gone or changed since it was made: it stays"
-        return None
 
     def ensure_tag(self, name: str) -> str:
         """The id of the user-visible, user-assignable system tag `name`, created if missing (a user may create

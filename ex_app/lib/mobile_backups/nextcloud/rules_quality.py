@@ -48,6 +48,8 @@ from ..store import LocalStore
 from .store import DAV, NC, DavError
 
 if TYPE_CHECKING:
+    import niquests
+
     from .rules_backend import NextcloudRulesBackend
 
 ORIGINALS = "Originals"  # <library>/Originals/…: originals of rewrites where no version keeps them
@@ -268,7 +270,8 @@ class NextcloudQuality:
         if plan["keep"] == "version":
             version = self._version(plan)
             if version is not None and plan.get("delete_version"):  # the rule asks the location to go with it
-                self._dav_ok("DELETE", f"versions/{self.store.user}/versions/{plan['file_id']}/{version}", f"deleting the version {version} of {plan['path']}")
+                self._deleted(self.store.dav("DELETE", f"versions/{self.store.user}/versions/{plan['file_id']}/{version}"),
+                              f"deleting the version {version} of {plan['path']}")
                 return kept | {"version": version, "deleted": True}
             if version is not None:
                 return kept | {"version": version}
@@ -401,15 +404,14 @@ class NextcloudQuality:
             raise OSError(f"{path}: not the original after the undo (sha256 differs)")
         return f"{path}: {how}, verified by sha256"
 
-    def _dav_ok(self, method: str, dav_path: str, what: str) -> None:
-        response = self.store.dav(method, dav_path)
-        if response.status_code not in (200, 204):
-            raise DavError(response.status_code, f"{what}: HTTP {response.status_code} {response.text[:200]}")
-
     def _delete(self, path: str) -> None:
-        response = self.store.request("DELETE", path)
+        self._deleted(self.store.request("DELETE", path), f"DELETE {path}")
+
+    @staticmethod
+    def _deleted(response: niquests.Response, what: str) -> None:
+        """A DELETE's answer: 200 or 204, else the error."""
         if response.status_code not in (200, 204):
-            raise DavError(response.status_code, f"DELETE {path}: HTTP {response.status_code} {response.text[:200]}")
+            raise DavError(response.status_code, f"{what}: HTTP {response.status_code} {(response.text or '')[:200]}")
 
     def _restore_version(self, file_id: object, name: str, path: str) -> None:
         base = f"{self.store.auth.nextcloud_url.rstrip('/')}/remote.php/dav/versions/{quote(self.store.user)}"
