@@ -57,6 +57,8 @@ class DavFiles:
         self.rel_of: dict[int, str] = {}  # file id -> path
         self.links: dict[int, int] = {}  # file id -> the id its files-live-photo metadata names
         self.moves: list[tuple[str, str, int]] = []  # (source, destination, status) of every MOVE asked for
+        self.mkcols: list[tuple[str, int]] = []  # (path, status) of every MKCOL
+        self.mkcol_window = 0.0  # seconds between MKCOL's check that the folder is missing and its mkdir
         self.versioning = True  # files_versions enabled (its capability)
         self.block_versions = False  # enabled, but a workflow blocks new versions (BlockVersioningOperation)
         self.versions: dict[int, dict[str, list]] = {}  # file id -> {mtime: [content, label]}
@@ -217,11 +219,19 @@ class DavFiles:
         return found
 
     def mkcol(self, user: str, rel: str) -> int:
+        """As apps/dav answers it: 405 when the folder is there; when a MKCOL made it after this one's check
+        (within `mkcol_window`), the mkdir fails and the answer is 403 ("Could not create directory")."""
         path = self.root / user / rel
-        if path.exists():
-            return 405
-        path.mkdir()
-        return 201
+        status = 405 if path.exists() else None
+        if status is None:
+            time.sleep(self.mkcol_window)
+            try:
+                path.mkdir()
+                status = 201
+            except FileExistsError:
+                status = 403
+        self.mkcols.append((rel, status))
+        return status
 
     def move(self, user: str, src: str, dst: str, overwrite: bool) -> int:
         status = self._move(user, src, dst, overwrite)

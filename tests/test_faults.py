@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,6 +142,32 @@ def test_a_flaky_server_leaves_no_upload_behind(nextcloud, tmp_path):
     assert sorted(told) == ["alice", "bob"]
     # 26 photos and 2 videos each, counted once though many moves were told about only by a later look
     assert {u: (s.moved, s.videos, s.problems, s.duplicates) for u, s in told.items()} == {u: (28, 2, 0, 0) for u in made}
+
+
+def test_moves_side_by_side_make_each_new_folder_once(nextcloud, tmp_path):
+    """Seen on Nextcloud 34 with three groups moving at once: two MKCOLs of one new month folder both pass
+    the server's check, one mkdir fails, and that MKCOL is answered 403, which left a photo in the inbox as a
+    problem. A store makes folders one at a time; and a 403 for a folder another client made meanwhile
+    (the rules' store of the same user, say) is no failure once a PROPFIND finds the folder."""
+    nextcloud.files.mkcol_window = 0.2
+    home = nextcloud.files.root / "alice"
+    made = {}
+    for n in range(12):  # one month: every group of the first part needs Photos/2024/05
+        path = samples.jpeg(home / f"InstantUpload/IMG_{n:04d}.jpg", seed=n, exif=samples.Exif(date_time_original=f"2024:05:{1 + n:02d} 10:00:00"))
+        made[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    worker, queue = organiser(nextcloud, tmp_path)
+    queue.add_many("alice", [f"InstantUpload/{name}" for name in sorted(made)])
+    for user, jobs in queue.due().items():
+        worker.process(user, jobs)
+    assert library(nextcloud, "alice") == made and queue.settled_count("alice") == 0
+    assert [status for path, status in nextcloud.files.mkcols if path == "Photos/2024/05"] == [201]
+
+    auth = AppAuth(nextcloud.url, "mobile_backups", "0.1.0", "s" * 64)
+    stores = [NextcloudStore(auth, "alice", timeout=(5, 5)) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda store: store.make_folders("Originals/2024/06"), stores))
+    assert sorted(s for p, s in nextcloud.files.mkcols if p == "Originals/2024/06") == [201, 403]  # the race, as on the server
+    assert (home / "Originals/2024/06").is_dir()
 
 
 def test_an_outage_ends_with_everything_organised(nextcloud, tmp_path, monkeypatch):

@@ -203,6 +203,7 @@ class NextcloudStore:
         self.root = f"{auth.nextcloud_url.rstrip('/')}/remote.php/dav/files/{quote(user)}/"
         self.requests = 0
         self._folders: set[str] = set()  # folders known to exist: no PROPFIND or MKCOL before a MOVE
+        self._making = threading.Lock()  # folders are made one at a time: moves run side by side
         self._ids: dict[str, int] = {}  # path -> file id, as last listed
         self._paths: dict[int, str] = {}  # file id -> path, as last listed
         self._links: dict[str, int] = {}  # path -> the file id of its live-photo peer
@@ -420,15 +421,20 @@ class NextcloudStore:
     # --- writing -------------------------------------------------------------------
 
     def make_folders(self, folder: str) -> None:
+        """MKCOL each missing level. Two MKCOLs of one new folder race on the server: both pass its
+        check that the folder is missing, one mkdir fails, and that one is answered 403 ("Could not
+        create directory"), not 405. So they are sent one at a time, and any other answer than 201 or
+        405 is believed only once a PROPFIND says the folder is not there."""
         parts = [p for p in folder.strip("/").split("/") if p]
-        for depth in range(1, len(parts) + 1):
-            sub = "/".join(parts[:depth])
-            if sub in self._folders:
-                continue
-            status = again(lambda: self.request("MKCOL", sub).status_code)
-            if status not in (201, 405):  # 405: it exists already
-                raise DavError(status, f"MKCOL {sub}: HTTP {status}")
-            self._folders.add(sub)
+        with self._making:
+            for depth in range(1, len(parts) + 1):
+                sub = "/".join(parts[:depth])
+                if sub in self._folders:
+                    continue
+                status = again(lambda: self.request("MKCOL", sub).status_code)
+                if status not in (201, 405) and not ((node := self.stat(sub)) is not None and node.is_folder):  # 405: it exists
+                    raise DavError(status, f"MKCOL {sub}: HTTP {status}")
+                self._folders.add(sub)
 
     def move(self, src: str, dst: str, expect: tuple[int, float | None] | None = None) -> None:
         """MOVE with `Overwrite: F`: a taken destination is a FileExistsError, never overwritten;
