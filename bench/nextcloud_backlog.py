@@ -96,11 +96,14 @@ def bytes_in(account: Account, folder: str) -> int:
     return int(ET.fromstring(response.content).findtext(".//{http://owncloud.org/ns}size") or 0) if response.status_code == 207 else 0
 
 
-def wait_empty(account: Account, folder: str, timeout: float) -> float:
+def wait_empty(account: Account, folder: str, timeout: float, exapp: ExApp, mark: int) -> float:
+    """Seconds until `folder` is empty; a file the app leaves there (its log says why) ends the benchmark at once."""
     started = time.perf_counter()
     while bytes_in(account, folder) or account.tree(folder):  # the listing only once the size says empty
         if time.perf_counter() - started > timeout:
             raise SystemExit(f"timed out: {len(account.tree(folder))} file(s) still in {folder}")
+        if left := [line for line in exapp.log_text()[mark:].splitlines() if "stays in place" in line]:
+            raise SystemExit(f"the app left {len(left)} file(s) in {folder}, the first: {left[0]}")
         time.sleep(0.5)
     return time.perf_counter() - started
 
@@ -113,7 +116,7 @@ def backlog(exapp: ExApp, account: Account, files: list[Path]) -> None:
     upload(account, "BaselineExApp", files)
     mark = len(exapp.log_text())
     exapp.enable()  # registers the webhooks and sweeps
-    app_seconds = wait_empty(account, "InstantUpload", 3600)
+    app_seconds = wait_empty(account, "InstantUpload", 3600, exapp, mark)
     log = exapp.log_text()[mark:]
     for _ in range(100):  # the batch's summary line (its request count) comes just after its last move
         if "request(s)" in log:
