@@ -289,8 +289,11 @@ def in_process_app(fake: FakeNextcloud, tmp_path: Path) -> App:
     return app
 
 
-def test_a_deleted_user_is_dropped_once(nextcloud, tmp_path, caplog):
-    nextcloud.users = {"alice": {}, "bob": {}}
+@pytest.mark.parametrize("access", ["everyone", "groups"])
+def test_a_deleted_user_is_dropped_once(nextcloud, tmp_path, caplog, access):
+    """Also where only groups may organise: the app never read bob's groups, and drops his work as gone, not as not allowed."""
+    nextcloud.admin = {"access": access, "allowed_groups": "family"}
+    nextcloud.users = {"alice": {"groups": ["family"]}, "bob": {"groups": ["family"]}}
     upload(nextcloud, "bob", 3)
     app = in_process_app(nextcloud, tmp_path)
     app.queue.add_many("bob", [f"InstantUpload/IMG_{n:04d}.jpg" for n in range(3)])
@@ -351,6 +354,35 @@ def test_settings_that_cannot_be_read_are_read_again_soon_the_last_valid_ones_in
     time.sleep(0.35)
     nextcloud.preferences["alice"]["library_folder"] = "Bilder"
     assert app.config_for("alice").library == "Bilder"
+
+
+def test_settings_never_read_decide_nothing(nextcloud, tmp_path, caplog):
+    """A user's first settings read fails: their uploads are not organised by the admin's defaults (another
+    library), nor dropped as not allowed (their groups unknown), nor skipped by the sweep: they wait, and go
+    where the user's own settings say once those can be read."""
+    nextcloud.admin = {"access": "groups", "allowed_groups": "family"}
+    nextcloud.users = {"carol": {"groups": ["family"]}}
+    nextcloud.preferences = {"carol": {"library_folder": "Pictures"}}
+    made = upload(nextcloud, "carol", 2)
+    app = in_process_app(nextcloud, tmp_path)
+    app.queue.add_many("carol", [f"InstantUpload/{name}" for name in made])
+    nextcloud.outage = lambda method, path: path.endswith("/get-values") and "preference" in path
+    with caplog.at_level(logging.INFO, logger="mobile_backups"):
+        for user, jobs in app.queue.due().items():
+            app.organiser.process(user, jobs)
+        with pytest.raises(OSError):
+            app.sweeper.visit("carol")
+    assert sorted(p.name for p in (nextcloud.files.root / "carol" / "InstantUpload").iterdir()) == sorted(made)
+    assert app.queue.pending("carol") == len(made)  # waiting, with back-off
+    assert any("carol: 2 file(s) in InstantUpload will be looked at again" in r.getMessage() for r in caplog.records)
+    assert any("could not read the settings of carol" in r.getMessage() and "nothing is organised" in r.getMessage()
+               for r in caplog.records)
+    nextcloud.outage = None
+    time.sleep(BACKOFF[1])
+    for user, jobs in app.queue.due().items():
+        app.organiser.process(user, jobs)
+    assert sorted(Path(p).name for p in tree(nextcloud.files.root / "carol" / "Pictures")) == sorted(made)
+    assert not (nextcloud.files.root / "carol" / "Photos" / "2024").exists()
 
 
 def wait_for(check, timeout: float = 5.0) -> None:

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 from queue import SimpleQueue
@@ -353,8 +354,8 @@ class App:
             if cached:  # the last valid ones stay in force; read again soon
                 self._configs[user] = (time.monotonic() - CONFIG_TTL + soon(), cached[1], cached[2])
                 return cached[1]
-            log.warning("could not read the settings of %s (%s): using the last valid ones", user, err)
-            saved, groups, zone = {}, None, None
+            log.warning("could not read the settings of %s (%s): nothing is organised for them until they can be read", user, err)
+            return replace(user_config(admin, {}, self.state.get(user, "valid")), unread=err)  # not kept: read again next time
         config = user_config(admin, saved, self.state.get(user, "valid"), user_groups=groups, user_zone=zone, server_zone=zone_named(os.environ.get("TZ")))
         self.state.put(user, "valid", config.values)
         if groups is not None and self.backlogs.observe(user, config.enabled):  # only what Nextcloud said is a switch

@@ -37,6 +37,9 @@ def organise(organiser: Organiser, users: list[str], dry_run: bool, wait_at_most
     queued = {}
     for user in users:
         config = organiser.config_for(user)
+        if config.unread:
+            say(f"{user}: skipped: their settings could not be read ({config.unread})")
+            continue
         if not config.enabled:
             say(f"{user}: organising is off, {config.why_disabled}" + ("; this is what it would do:" if dry_run else ": skipped"))
             if not dry_run:

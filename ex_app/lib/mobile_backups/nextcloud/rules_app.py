@@ -49,6 +49,8 @@ def backend_factory(app: App) -> BackendFactory:
     """The Backend for each user: WebDAV SEARCH over their library and inboxes, as they are configured now."""
     def for_user(user: str) -> Backend:
         config = app.config_for(user)
+        if config.unread:  # no rule acts on folders the user may not have
+            raise config.unread
         return NextcloudRulesBackend(app.store(user), config.library, config.inboxes, zone=config.zone,
                                      layout=config.layout.template, guard=app.rules.state.guard(user),
                                      work=app.storage / "quality-work" / user)
@@ -283,6 +285,8 @@ class RulesService:
 
     def scope_for(self, user: str, rules: list[Rule]) -> Scope:
         config = self.app.config_for(user)
+        if config.unread:
+            raise config.unread
         return Scope.of(config.library, config.inboxes, rules)
 
     # --- previews ---------------------------------------------------------------------------

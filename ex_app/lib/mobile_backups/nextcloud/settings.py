@@ -75,6 +75,9 @@ class UserConfig:
     values: Mapping[str, str] = field(default_factory=dict)  # the personal values in force, by key
     saved: Mapping[str, str] = field(default_factory=dict)  # what the user saved (absent: the admin's default)
     problems: Mapping[str, str] = field(default_factory=dict)  # key -> what is wrong with the saved value
+    # what kept the user's settings from being read when none were known yet: these are the admin's
+    # defaults then, shown on pages but never acted on (no file is moved, queued or dropped by them)
+    unread: OSError | None = field(default=None, compare=False)
 
 
 def split_list(text: str) -> tuple[str, ...]:

@@ -216,6 +216,8 @@ class Sweeper:
                 host.state.put(user, SWEPT, {"until": started})
                 return store.requests
             config = host.config_for(user)
+            if config.unread:  # not swept on the admin's defaults: this user is looked at again
+                raise config.unread
             if config.enabled:
                 found = found if found is not None else [f for inbox in config.inboxes for f in listing(store, inbox, inbox != config.library)]
                 self._queue(user, config, found, choice, consent, full)

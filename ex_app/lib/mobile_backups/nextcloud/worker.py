@@ -281,11 +281,16 @@ class Organiser:
         by_folder: dict[str, list[Job]] = defaultdict(list)
         dropped = []  # turned off, outside the inboxes, or our own move into the library
         for job in jobs:
-            if not config.enabled or inbox_of(job.path, config, job.root) is None:
+            if not config.unread and (not config.enabled or inbox_of(job.path, config, job.root) is None):
                 dropped.append(job)
             else:
                 by_folder[posixpath.dirname(job.path)].append(job)
         self.queue.done(*dropped)
+        if config.unread:  # nothing is decided on settings that could not be read
+            for folder, folder_jobs in by_folder.items():
+                if self._not_now(user, folder, folder_jobs, config.unread):
+                    return
+            return
         if not by_folder:
             return
         store = self.store_for(user)
@@ -298,10 +303,8 @@ class Organiser:
                 self._recovered.discard(user)
                 self._retry(user, folder, {job: str(err) for job in folder_jobs})
             except OSError as err:  # permissions and the like: parked after some tries
-                if isinstance(err, DavError) and err.status == 401 and self.user_gone is not None and self.user_gone(user):
-                    self.forget(user)
+                if self._not_now(user, folder, folder_jobs, err):
                     return
-                self._retry(user, folder, {job: str(err) for job in folder_jobs})
             else:
                 if self._failing and not again:  # the server answers again: what waits after a failure is tried now
                     self._failing = False
@@ -337,6 +340,15 @@ class Organiser:
         if parked:
             log.warning("%s: %d file(s) in %s parked after %d failed attempts (tried again at every sweep and when the server "
                         "answers again): %s", user, len(parked), folder or "/", parked[0].attempts + 1, "; ".join(reasons[:3]))
+
+    def _not_now(self, user: str, folder: str, jobs: list[Job], err: OSError) -> bool:
+        """Jobs the server refused to tell about: tried again later (parked after some tries), or, after a
+        401 for a user Nextcloud no longer has, dropped with the user's state (True: nothing of theirs is left)."""
+        if isinstance(err, DavError) and err.status == 401 and self.user_gone is not None and self.user_gone(user):
+            self.forget(user)
+            return True
+        self._retry(user, folder, {job: str(err) for job in jobs})
+        return False
 
     def forget(self, user: str) -> None:
         """A user deleted from Nextcloud: their queued work and the app's state for them go, once."""
