@@ -296,6 +296,7 @@ class FakeNextcloud:
         self.faults: Faults | None = None
         self.outage: Callable[[str, str], bool] | None = None  # (method, path) -> answered 503
         self.stalled: Callable[[str, str], bool] | None = None  # (method, path) -> answered after a stall (Faults.stall_seconds, or 1 s)
+        self.locked: Callable[[str, str], bool] | None = None  # (method, path) -> answered 423 Locked, nothing done
         self.deleted: set[str] = set()  # users that no longer exist: AppAPI answers 401 for them
         self.refuse_app = False  # the app is unregistered: every request answered 401 (a failed login to AppAPI)
         self.refused: list[tuple[str, str, str]] = []  # the requests answered 401 by the two above
@@ -329,6 +330,8 @@ class FakeNextcloud:
                     return self._refuse(401)
                 if fake.outage is not None and fake.outage(self.command, path):
                     return self._refuse(503)
+                if fake.locked is not None and fake.locked(self.command, path):
+                    return self._refuse(423)
                 if fake.stalled is not None and fake.stalled(self.command, path):
                     self.fate = "stall"
                 elif fake.faults is not None:

@@ -337,6 +337,25 @@ def test_the_log_goes_quiet_when_the_app_is_disabled_or_refused(nextcloud, tmp_p
         app.stop()
 
 
+def test_disabling_posts_the_queued_log_lines_before_it_answers(nextcloud, tmp_path):
+    """AppAPI marks the app disabled once our answer to its disable call came (AppAPIService::disableExApp):
+    a line still queued then would be refused (401, a failed login). Closing the log posts them all first."""
+    app = in_process_app(nextcloud, tmp_path)
+    app._set_enabled(True)
+    try:
+        log = logging.getLogger("mobile_backups")
+        for n in range(30):
+            log.warning("line %d before the disable", n)
+        app._close_nextcloud_log()  # what disable() does before it answers
+        posted = [m for _, m in nextcloud.logs if "before the disable" in m]
+        assert len(posted) == 30, posted
+        log.warning("after the disable")
+        time.sleep(0.3)
+        assert not any("after the disable" in m for _, m in nextcloud.logs) and not nextcloud.refused
+    finally:
+        app.stop()
+
+
 def test_settings_that_cannot_be_read_are_read_again_soon_the_last_valid_ones_in_force(nextcloud, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "RETRY_SECONDS", 0.2)
     nextcloud.users = {"alice": {}}

@@ -15,6 +15,7 @@ import pytest
 
 from fake_nextcloud import FakeNextcloud
 from mobile_backups.nextcloud.rules_backend import Headroom, NextcloudRulesBackend
+from mobile_backups.nextcloud import store as store_module
 from mobile_backups.nextcloud.store import AppAuth, NextcloudStore
 from mobile_backups.rules.match import Scope, Verdict
 from mobile_backups.rules.model import parse_rules
@@ -146,3 +147,31 @@ def test_the_runner_hands_the_backend_its_now_and_journals_a_tags_name(files: Pa
     assert len(steps) == 5 and {s.record["tag"] for s in steps} == {"to review"}
     trashed = run(JsonBackend(files, "u"), rules(), Scope("Photos"), NOW, tmp_path / "j", caps=ANY_SHARE)
     assert {s.record["tag"] for s in read_run(trashed.journal)[1]} == {None}
+
+
+def test_a_file_locked_for_a_moment_is_trashed_and_one_that_stays_locked_is_left_where_it_was(tmp_path: Path, monkeypatch):
+    """Nextcloud answers 423 to a DELETE of a file locked just after its upload (seen on NC 34): nothing
+    happened, so the DELETE is sent again a moment later; locked for longer, the file stays, with the reason."""
+    monkeypatch.setattr(store_module, "RETRY_PAUSES", (0.05, 0.1))
+    fake = FakeNextcloud(files=tmp_path / "files")
+    try:
+        for n in (1, 2):
+            (fake.files.root / "u" / "Photos").mkdir(parents=True, exist_ok=True)
+            (fake.files.root / "u" / "Photos" / f"Screenshot_{n}.png").write_bytes(b"png %d" % n)
+        refusals = {1: 2, 2: 10}  # 423s before the DELETE goes through
+        def locked(method: str, path: str) -> bool:
+            n = next((k for k in refusals if path.endswith(f"Screenshot_{k}.png")), None)
+            if method != "DELETE" or n is None or refusals[n] == 0:
+                return False
+            refusals[n] -= 1
+            return True
+        fake.locked = locked
+        backend = NextcloudRulesBackend(NextcloudStore(AppAuth(fake.url, "mobile_backups", "0.1.0", "s" * 64), "u"), "Photos")
+        [rule] = rules()
+        assert backend.act(Verdict(facts({**shot(1), "path": "Photos/Screenshot_1.png"}), rule, "trash", "old"))["to"] == "trash"
+        assert [rel for _, rel, _, _ in fake.files.trash] == ["Photos/Screenshot_1.png"]
+        with pytest.raises(OSError, match="HTTP 423"):
+            backend.act(Verdict(facts({**shot(2), "path": "Photos/Screenshot_2.png"}), rule, "trash", "old"))
+        assert (fake.files.root / "u" / "Photos" / "Screenshot_2.png").is_file() and len(fake.files.trash) == 1
+    finally:
+        fake.close()

@@ -181,6 +181,12 @@ class App:
         self.enabled.set()  # let the sweeper see the stop
         self.sweeper.wake.set()
         self.queue.wake.set()
+        self._close_nextcloud_log()
+
+    def _close_nextcloud_log(self) -> None:
+        """Post what is queued for the Nextcloud log, then no more. On disable this runs while AppAPI still
+        waits for our answer and accepts the app: posted after it, a record is refused (401), which AppAPI
+        counts as a failed login (seen on NC 34 with AppAPI 34: the "disabled" line itself)."""
         if self._nextcloud_log is not None:
             listener, queued = self._nextcloud_log
             log.removeHandler(queued)
@@ -271,6 +277,7 @@ class App:
             self._webhook_inboxes = {}
             log.info("Mobile Backups disabled: webhooks removed")
         finally:  # whatever happened, no more calls to Nextcloud (the log handler's included)
+            await asyncio.to_thread(self._close_nextcloud_log)
             self._set_enabled(False)
         return ""
 

@@ -46,7 +46,7 @@ from ..store import Entry
 from .rules_quality import ORIGINALS, NextcloudQuality, mimes_for
 from .rules_state import UserGuard
 from .rules_timing import size_text
-from .store import DAV, NC, OC, DavError, NextcloudStore
+from .store import DAV, NC, OC, DavError, NextcloudStore, again
 
 # What SEARCH returns of each file. Not the system tags and share types: the server reads those one file at
 # a time for search results (their plugins preload only a folder's children); the keep tag's files come from
@@ -643,7 +643,8 @@ class NextcloudRulesBackend:
         info: dict[str, object] = {"file_id": facts.file_id, "path": facts.path, "size": facts.size, "hash": facts.hash,
                                    "peer_id": facts.extra.get("peer_id"), "peer": facts.live_peer}
         if verdict.action == "trash":
-            response = self.store.request("DELETE", facts.path)
+            # a file just uploaded or organised can be locked for a moment (seen on NC 34): nothing happened then
+            response = again(lambda: self.store.request("DELETE", facts.path), only=(423,))
             if response.status_code not in (200, 204):
                 raise DavError(response.status_code, f"DELETE {facts.path}: HTTP {response.status_code} {response.text[:200]}")
             self._trash = None

@@ -163,14 +163,15 @@ class ServerUnavailable(DavError, Unavailable):
         self.stalled = stalled
 
 
-def again(call: Callable[[], T]) -> T:
+def again(call: Callable[[], T], only: tuple[int, ...] | None = None) -> T:
     """`call` (a read, or a MKCOL: safe to repeat), tried again at once after a fast transient failure:
-    one 503 or cut answer in ten should not cost the whole folder a back-off."""
+    one 503 or cut answer in ten should not cost the whole folder a back-off. `only`: just after these
+    statuses, for a change that is not safe to repeat unless the answer says nothing happened (423 Locked)."""
     for pause in (*RETRY_PAUSES, None):
         try:
             return call()
         except ServerUnavailable as err:
-            if pause is None or err.stalled:
+            if pause is None or err.stalled or (only is not None and err.status not in only):
                 raise
             time.sleep(pause * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
