@@ -48,9 +48,7 @@ UPLOADS_LOOK_EVERY = 5.0  # seconds between looks for placed uploads whose batch
 def backend_factory(app: App) -> BackendFactory:
     """The Backend for each user: WebDAV SEARCH over their library and inboxes, as they are configured now."""
     def for_user(user: str) -> Backend:
-        config = app.config_for(user)
-        if config.unread:  # no rule acts on folders the user may not have
-            raise config.unread
+        config = app.config_for(user).to_act_on()  # no rule acts on folders the user may not have
         return NextcloudRulesBackend(app.store(user), config.library, config.inboxes, zone=config.zone,
                                      layout=config.layout.template, guard=app.rules.state.guard(user),
                                      work=app.storage / "quality-work" / user)
@@ -284,9 +282,7 @@ class RulesService:
         return found
 
     def scope_for(self, user: str, rules: list[Rule]) -> Scope:
-        config = self.app.config_for(user)
-        if config.unread:
-            raise config.unread
+        config = self.app.config_for(user).to_act_on()
         return Scope.of(config.library, config.inboxes, rules)
 
     # --- previews ---------------------------------------------------------------------------

@@ -79,6 +79,13 @@ class UserConfig:
     # defaults then, shown on pages but never acted on (no file is moved, queued or dropped by them)
     unread: OSError | None = field(default=None, compare=False)
 
+    def to_act_on(self) -> UserConfig:
+        """This config, or the error that kept the user's settings from being read: nothing acts on the admin's
+        defaults in their place."""
+        if self.unread:
+            raise self.unread
+        return self
+
 
 def split_list(text: str) -> tuple[str, ...]:
     """`a, b` or one per line, without empties or repeats."""

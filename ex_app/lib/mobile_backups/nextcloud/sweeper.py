@@ -215,9 +215,7 @@ class Sweeper:
             if found == []:
                 host.state.put(user, SWEPT, {"until": started})
                 return store.requests
-            config = host.config_for(user)
-            if config.unread:  # not swept on the admin's defaults: this user is looked at again
-                raise config.unread
+            config = host.config_for(user).to_act_on()  # not swept on the admin's defaults: this user is looked at again
             if config.enabled:
                 found = found if found is not None else [f for inbox in config.inboxes for f in listing(store, inbox, inbox != config.library)]
                 self._queue(user, config, found, choice, consent, full)

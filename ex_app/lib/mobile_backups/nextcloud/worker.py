@@ -287,9 +287,9 @@ class Organiser:
                 by_folder[posixpath.dirname(job.path)].append(job)
         self.queue.done(*dropped)
         if config.unread:  # nothing is decided on settings that could not be read
-            for folder, folder_jobs in by_folder.items():
-                if self._not_now(user, folder, folder_jobs, config.unread):
-                    return
+            if not self._gone(user, config.unread):
+                for folder, folder_jobs in by_folder.items():
+                    self._retry(user, folder, {job: str(config.unread) for job in folder_jobs})
             return
         if not by_folder:
             return
@@ -303,8 +303,9 @@ class Organiser:
                 self._recovered.discard(user)
                 self._retry(user, folder, {job: str(err) for job in folder_jobs})
             except OSError as err:  # permissions and the like: parked after some tries
-                if self._not_now(user, folder, folder_jobs, err):
+                if self._gone(user, err):
                     return
+                self._retry(user, folder, {job: str(err) for job in folder_jobs})
             else:
                 if self._failing and not again:  # the server answers again: what waits after a failure is tried now
                     self._failing = False
@@ -341,13 +342,11 @@ class Organiser:
             log.warning("%s: %d file(s) in %s parked after %d failed attempts (tried again at every sweep and when the server "
                         "answers again): %s", user, len(parked), folder or "/", parked[0].attempts + 1, "; ".join(reasons[:3]))
 
-    def _not_now(self, user: str, folder: str, jobs: list[Job], err: OSError) -> bool:
-        """Jobs the server refused to tell about: tried again later (parked after some tries), or, after a
-        401 for a user Nextcloud no longer has, dropped with the user's state (True: nothing of theirs is left)."""
+    def _gone(self, user: str, err: OSError) -> bool:
+        """After a 401 for a user Nextcloud no longer has: their work and state dropped (True: nothing of theirs is left)."""
         if isinstance(err, DavError) and err.status == 401 and self.user_gone is not None and self.user_gone(user):
             self.forget(user)
             return True
-        self._retry(user, folder, {job: str(err) for job in jobs})
         return False
 
     def forget(self, user: str) -> None:
